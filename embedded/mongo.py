@@ -1,0 +1,64 @@
+"""`embedded-mongo`: a thin launcher for mongoeco's MongoDB-wire server.
+
+mongoeco does the work (wire protocol, query engine, SQLite storage). This module only parses
+arguments, starts the server, prints one ready line with the URI and stops on SIGTERM/SIGINT.
+For local development and tests; not a production database.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(
+        prog="embedded-mongo",
+        description="MongoDB-wire server on SQLite (mongoeco) for local development and tests.",
+    )
+    storage = parser.add_mutually_exclusive_group(required=True)
+    storage.add_argument("--db", type=Path, help="SQLite file holding the data")
+    storage.add_argument("--memory", action="store_true", help="keep data in memory only")
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
+    parser.add_argument("--port", type=int, default=27017, help="TCP port; 0 picks a free one")
+    args = parser.parse_args(argv)
+    if not 0 <= args.port <= 65535:
+        parser.error(f"--port must be between 0 and 65535, got {args.port}")
+    if args.db is not None and not args.db.parent.is_dir():
+        parser.error(f"--db: directory {str(args.db.parent)!r} does not exist")
+    return args
+
+
+async def serve(args: argparse.Namespace) -> None:
+    from mongoeco.engines import MemoryEngine, SQLiteEngine
+    from mongoeco.wire import AsyncMongoEcoProxyServer
+
+    engine = MemoryEngine() if args.memory else SQLiteEngine(str(args.db))
+    server = AsyncMongoEcoProxyServer(engine=engine, host=args.host, port=args.port)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signum, stop.set)
+    address = await server.start()
+    try:
+        print(f"embedded-mongo ready: {address.uri}", flush=True)
+        await stop.wait()
+    finally:
+        await server.close()
+    print("embedded-mongo stopped", flush=True)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    try:
+        asyncio.run(serve(args))
+    except OSError as error:
+        print(f"embedded-mongo: cannot listen on {args.host}:{args.port}: {error}", file=sys.stderr)
+        raise SystemExit(1) from error
+
+
+if __name__ == "__main__":
+    main()

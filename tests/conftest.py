@@ -1,0 +1,60 @@
+"""Fixtures shared by every suite: the two stores, embedded or real.
+
+When ``EVENTSTORE_URI`` / ``MONGO_URI`` are set, those servers are used instead of starting the
+embedded ones; suites must then not assume an empty database, so they use random stream and
+database names (see ``unique``).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.servers import eventstore_server, external_uri, mongo_server
+
+
+def unique(prefix: str) -> str:
+    """A fresh name, so tests never collide with each other or with existing data."""
+    return f"{prefix}-{uuid.uuid4().hex}"
+
+
+@pytest.fixture(scope="session")
+def eventstore_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URI of an EventStoreDB-compatible server for the whole session."""
+    uri = external_uri("EVENTSTORE_URI")
+    if uri:
+        yield uri
+        return
+    server = eventstore_server(tmp_path_factory.mktemp("esdb") / "events.sqlite").start()
+    try:
+        yield server.uri
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def mongo_uri(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """URI of a MongoDB-wire server for the whole session."""
+    uri = external_uri("MONGO_URI")
+    if uri:
+        yield uri
+        return
+    server = mongo_server(tmp_path_factory.mktemp("mongo") / "mongo.sqlite").start()
+    try:
+        yield server.uri
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def mongo_database_name() -> str:
+    """A database name no other test uses."""
+    return unique("test").replace("-", "_")[:60]
+
+
+@pytest.fixture
+def tmp_db(tmp_path: Path) -> Path:
+    return tmp_path / "events.sqlite"
