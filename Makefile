@@ -29,7 +29,7 @@ test: lint typecheck
 	$(VENV)/bin/pytest
 
 run: $(STAMP)
-	@$(PY) -m orders_api.run_stack
+	@scripts/run-stack
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,0 +1,126 @@
+"""RFC 9457 problem details: every error response of the HTTP API is application/problem+json.
+
+Routers raise ``ProblemError`` (or domain errors that their own handlers map to one); the app
+factory calls ``install_problem_handlers`` once so framework errors (malformed JSON, validation,
+unknown routes, anything unexpected) get the same shape and never leak a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+PROBLEM_JSON = "application/problem+json"
+PROBLEM_TYPE_BASE = "https://orders.example/problems/"
+log = logging.getLogger(__name__)
+
+
+class Problem(BaseModel):
+    """The body of every error response (RFC 9457)."""
+
+    type: str
+    title: str
+    status: int
+    detail: str
+    instance: str | None = None
+    errors: list[dict[str, Any]] | None = None
+    rule: str | None = None
+
+
+class ProblemError(Exception):
+    """Raise to answer with a problem document."""
+
+    def __init__(
+        self,
+        status: int,
+        title: str,
+        detail: str,
+        *,
+        type_: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.status = status
+        self.title = title
+        self.detail = detail
+        self.type = type_ or title.lower().replace(" ", "-")
+        self.headers = dict(headers or {})
+        self.extra = extra
+
+
+def problem_response(request: Request, error: ProblemError) -> JSONResponse:
+    body: dict[str, Any] = {
+        "type": PROBLEM_TYPE_BASE + error.type,
+        "title": error.title,
+        "status": error.status,
+        "detail": error.detail,
+        "instance": request.url.path,
+        **error.extra,
+    }
+    return JSONResponse(
+        body, status_code=error.status, media_type=PROBLEM_JSON, headers=error.headers
+    )
+
+
+async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, ProblemError)
+    return problem_response(request, exc)
+
+
+async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = list(exc.errors())
+    if any(error.get("type") == "json_invalid" for error in errors):
+        first = next(error for error in errors if error.get("type") == "json_invalid")
+        return problem_response(
+            request,
+            ProblemError(
+                400,
+                "Malformed JSON",
+                f"the request body is not valid JSON: "
+                f"{first.get('ctx', {}).get('error', 'parse error')}",
+            ),
+        )
+    fields = [
+        {
+            "field": ".".join(str(part) for part in error.get("loc", ())),
+            "message": str(error.get("msg", "")),
+            "type": str(error.get("type", "")),
+        }
+        for error in errors
+    ]
+    detail = "; ".join(f"{item['field']}: {item['message']}" for item in fields)
+    return problem_response(request, ProblemError(422, "Validation failed", detail, errors=fields))
+
+
+async def _on_http(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, StarletteHTTPException)
+    title = {404: "Not found", 405: "Method not allowed", 413: "Content too large"}.get(
+        exc.status_code, "HTTP error"
+    )
+    return problem_response(
+        request,
+        ProblemError(exc.status_code, title, str(exc.detail), headers=exc.headers or None),
+    )
+
+
+async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path)
+    return problem_response(
+        request, ProblemError(500, "Internal error", "an unexpected error occurred; it was logged")
+    )
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    app.add_exception_handler(ProblemError, _on_problem)
+    app.add_exception_handler(RequestValidationError, _on_validation)
+    app.add_exception_handler(StarletteHTTPException, _on_http)
+    app.add_exception_handler(Exception, _on_unexpected)
