@@ -110,7 +110,7 @@ class EsdbEventStore:
             async for attempt in AsyncRetrying(
                 retry=retry_if_exception_type(TRANSIENT),
                 stop=stop_after_delay(self._retry_budget_s),
-                wait=wait_exponential_jitter(initial=0.05, max=1.0),
+                wait=wait_exponential_jitter(multiplier=0.05, max=1.0, jitter=0.05),
                 reraise=True,
             ):
                 with attempt:

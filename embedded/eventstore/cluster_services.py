@@ -1,0 +1,81 @@
+"""Gossip (a one-node cluster whose only member is the leader) and persistent subscriptions.
+
+Persistent subscriptions are not supported: `List` answers an empty list (as a node without any
+does) and every other method answers UNIMPLEMENTED on purpose rather than failing as UNKNOWN.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any, NoReturn
+
+import grpc
+import grpc.aio
+from esdbclient.protos.Grpc import (
+    gossip_pb2,
+    gossip_pb2_grpc,
+    persistent_pb2,
+    persistent_pb2_grpc,
+    shared_pb2,
+)
+
+from embedded.eventstore.errors import guard_unary
+from embedded.eventstore.writer import now_ticks
+
+Context = grpc.aio.ServicerContext
+
+
+class GossipService(gossip_pb2_grpc.GossipServicer):
+    def __init__(self, host: str, port: int) -> None:
+        self.host = host
+        self.port = port
+        self.instance_id = str(uuid.uuid4())
+
+    @guard_unary
+    async def Read(self, request: shared_pb2.Empty, context: Context) -> gossip_pb2.ClusterInfo:
+        member = gossip_pb2.MemberInfo(
+            instance_id=shared_pb2.UUID(string=self.instance_id),
+            time_stamp=now_ticks(),
+            state=gossip_pb2.MemberInfo.VNodeState.Leader,
+            is_alive=True,
+            http_end_point=gossip_pb2.EndPoint(address=self.host, port=self.port),
+        )
+        return gossip_pb2.ClusterInfo(members=[member])
+
+
+async def _unsupported(context: Context) -> NoReturn:
+    await context.abort(
+        grpc.StatusCode.UNIMPLEMENTED,
+        "Persistent subscriptions are not supported by embedded-eventstore.",
+    )
+
+
+class PersistentSubscriptionsService(persistent_pb2_grpc.PersistentSubscriptionsServicer):
+    @guard_unary
+    async def List(
+        self, request: persistent_pb2.ListReq, context: Context
+    ) -> persistent_pb2.ListResp:
+        return persistent_pb2.ListResp()
+
+    async def Create(self, request: Any, context: Context) -> NoReturn:
+        await _unsupported(context)
+
+    async def Update(self, request: Any, context: Context) -> NoReturn:
+        await _unsupported(context)
+
+    async def Delete(self, request: Any, context: Context) -> NoReturn:
+        await _unsupported(context)
+
+    async def GetInfo(self, request: Any, context: Context) -> NoReturn:
+        await _unsupported(context)
+
+    async def ReplayParked(self, request: Any, context: Context) -> NoReturn:
+        await _unsupported(context)
+
+    async def RestartSubsystem(self, request: Any, context: Context) -> NoReturn:
+        await _unsupported(context)
+
+    async def Read(self, request_iterator: Any, context: Context) -> AsyncIterator[Any]:
+        await _unsupported(context)
+        yield  # pragma: no cover - makes this a (bidi-streaming) async generator

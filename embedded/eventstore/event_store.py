@@ -1,0 +1,130 @@
+"""The asyncio face of the storage: SQLite work off the event loop, and commit notifications.
+
+Writes go to one dedicated thread (the `LogWriter`), reads to a small pool of threads that each
+keep their own connection, so a long read or a slow subscriber never holds up a write. After each
+commit the writer thread wakes every waiting subscriber through `CommitSignal`; subscribers then
+re-query from their own cursor, so nothing is buffered per subscriber.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import sqlite3
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Concatenate
+
+from embedded.eventstore.expected_revision import Expected
+from embedded.eventstore.records import ProposedEvent, WriteResult
+from embedded.eventstore.storage import LogReader, connect
+from embedded.eventstore.writer import LogWriter
+
+READER_THREADS = 4
+
+
+class CommitSignal:
+    """The newest committed position, and a way to wait until it moves past a point."""
+
+    def __init__(self, head: int) -> None:
+        self.head = head
+        self._moved = asyncio.Event()
+
+    def publish(self, position: int) -> None:
+        """Called on the event loop after a commit that ends at `position`."""
+        self.head = max(self.head, position)
+        moved, self._moved = self._moved, asyncio.Event()
+        moved.set()
+
+    async def wait_beyond(self, position: int) -> None:
+        """Return once something at a position above `position` has been committed."""
+        while self.head <= position:
+            await self._moved.wait()
+
+
+class EventStore:
+    """Open with `await EventStore.open(path)`; close with `await store.close()`."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._writer_thread = ThreadPoolExecutor(1, thread_name_prefix="eventstore-writer")
+        self._reader_threads = ThreadPoolExecutor(
+            READER_THREADS, thread_name_prefix="eventstore-reader"
+        )
+        self._local = threading.local()
+        self._reader_connections: list[sqlite3.Connection] = []
+        self._connections_lock = threading.Lock()
+        self._writer: LogWriter | None = None
+        self.commits = CommitSignal(0)
+
+    @classmethod
+    async def open(cls, path: Path) -> EventStore:
+        store = cls(path)
+        loop = asyncio.get_running_loop()
+
+        def announce(position: int) -> None:  # runs on the writer thread
+            loop.call_soon_threadsafe(store.commits.publish, position)
+
+        store._writer = await loop.run_in_executor(store._writer_thread, LogWriter, path, announce)
+        store.commits.head = store._writer.last_position
+        return store
+
+    async def close(self) -> None:
+        loop = asyncio.get_running_loop()
+        writer = self._writer
+        if writer is not None:
+            await loop.run_in_executor(self._writer_thread, writer.close)
+        await loop.run_in_executor(None, self._shutdown_threads)
+
+    def _shutdown_threads(self) -> None:
+        self._writer_thread.shutdown(wait=True)
+        self._reader_threads.shutdown(wait=True)
+        with self._connections_lock:
+            for connection in self._reader_connections:
+                connection.close()
+            self._reader_connections.clear()
+
+    async def append(
+        self,
+        stream: str,
+        expected: Expected,
+        events: Sequence[ProposedEvent],
+        deadline: float | None,
+    ) -> WriteResult:
+        return await self._write(lambda writer: writer.append(stream, expected, events, deadline))
+
+    async def soft_delete(self, stream: str, expected: Expected) -> WriteResult:
+        return await self._write(lambda writer: writer.soft_delete(stream, expected))
+
+    async def tombstone(self, stream: str, expected: Expected) -> WriteResult:
+        return await self._write(lambda writer: writer.tombstone(stream, expected))
+
+    async def _write(self, work: Callable[[LogWriter], WriteResult]) -> WriteResult:
+        writer = self._writer
+        assert writer is not None, "EventStore.open() was not awaited"
+        loop = asyncio.get_running_loop()
+        # Shielded: once queued, the write completes even if the caller's RPC is cancelled.
+        return await asyncio.shield(loop.run_in_executor(self._writer_thread, work, writer))
+
+    async def read[**P, T](
+        self, query: Callable[Concatenate[LogReader, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        """Run `query(reader, *args)` on a reader thread with that thread's own connection."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(
+            self._reader_threads, functools.partial(self._run_read, query, *args, **kwargs)
+        )
+
+    def _run_read[**P, T](
+        self, query: Callable[Concatenate[LogReader, P], T], *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        reader: LogReader | None = getattr(self._local, "reader", None)
+        if reader is None:
+            connection = connect(self.path)
+            with self._connections_lock:
+                self._reader_connections.append(connection)
+            reader = LogReader(connection)
+            self._local.reader = reader
+        return query(reader, *args, **kwargs)

@@ -1,0 +1,98 @@
+"""Plain records passed between the gRPC services and the SQLite storage."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from embedded.eventstore.expected_revision import NO_REVISION, TOMBSTONE_REVISION, StreamFacts
+
+LINK_EVENT_TYPE = "$>"
+METADATA_EVENT_TYPE = "$metadata"
+TOMBSTONE_EVENT_TYPE = "$streamDeleted"
+METASTREAM_PREFIX = "$$"
+
+
+def metastream_of(stream: str) -> str:
+    return METASTREAM_PREFIX + stream
+
+
+@dataclass(frozen=True)
+class ProposedEvent:
+    """An event as a client proposes it, before it has a revision and a position."""
+
+    event_id: str
+    event_type: str
+    is_json: bool
+    custom_metadata: bytes
+    data: bytes
+
+    def size(self) -> int:
+        """Size as EventStoreDB counts it against the maximum append size."""
+        return len(self.data) + len(self.custom_metadata) + 2 * len(self.event_type)
+
+
+@dataclass(frozen=True)
+class StoredEvent:
+    """An event in the log. Its commit and prepare positions are both `position`."""
+
+    position: int
+    stream: str
+    revision: int
+    event_id: str
+    event_type: str
+    is_json: bool
+    created: int  # .NET ticks (100 ns) since the Unix epoch
+    custom_metadata: bytes
+    data: bytes
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """A stream's row: where it ends and what its metadata hides."""
+
+    name: str
+    last_revision: int = NO_REVISION
+    truncate_before: int | None = None  # "$tb" of the stream metadata
+    max_count: int | None = None  # "$maxCount" of the stream metadata
+    tombstoned: bool = False
+
+    @property
+    def exists(self) -> bool:
+        return self.last_revision != NO_REVISION
+
+    @property
+    def soft_deleted(self) -> bool:
+        return self.truncate_before == TOMBSTONE_REVISION
+
+    def first_visible_revision(self) -> int:
+        """Revisions below this are hidden from stream reads by the stream metadata."""
+        first = self.truncate_before or 0
+        if self.max_count is not None:
+            first = max(first, self.last_revision - self.max_count + 1)
+        return first
+
+    def facts(self, has_metadata: bool) -> StreamFacts:
+        return StreamFacts(
+            last_revision=self.last_revision,
+            tombstoned=self.tombstoned,
+            soft_deleted=self.soft_deleted,
+            has_metadata=has_metadata,
+        )
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """Outcome of an append, delete or tombstone, as the services report it.
+
+    `revision`/`position` describe the last event written (or matched, for an idempotent retry);
+    `revision` is the stream's current revision for a wrong-expected-version answer (-1: none).
+    `position` is None when nothing has a position (an empty append).
+    """
+
+    kind: str  # "ok", "wrong_version", "deleted", "timeout"
+    revision: int = NO_REVISION
+    position: int | None = None
+
+
+WRITE_DELETED = WriteResult("deleted")
+WRITE_TIMEOUT = WriteResult("timeout")
