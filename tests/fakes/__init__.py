@@ -1,0 +1,1 @@
+"""In-memory implementations of the project's ports, for tests."""

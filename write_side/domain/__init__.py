@@ -1,0 +1,1 @@
+"""The orders domain: pure state (``order``), decisions (``decide``) and rules. No I/O."""
