@@ -1,0 +1,168 @@
+"""Read-your-writes: wait until a read model has applied a given commit position.
+
+A command answers with the commit position of its last event (the consistency token). A query
+carrying it waits until the checkpoint of the projection behind it reaches that position, up to
+the query's ``wait_ms``, and then answers either way: lag makes an answer stale, never an error.
+
+One ``CheckpointWatcher`` per process does the waiting for every request. It polls the
+checkpoint collection only while somebody waits, at a modest interval, with one query per
+tick however many requests wait, and wakes each waiter as soon as its position is reached.
+Polling rather than change streams: the ``DocumentStore`` port has no ``watch`` and real
+MongoDB offers change streams only on replica sets, so polling works on every deployment.
+
+A checkpoint can pass a token without the projection having had an event at that exact
+position (checkpoints also advance on the subscription's filter checkpoints), so waiting is
+always for ``checkpoint >= token``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from shared.document_store import DocumentStore
+from shared.read_models import (
+    CHECKPOINTS,
+    REGISTRY,
+    ActiveReadModel,
+    collection_name,
+    resolve_active,
+)
+
+DEFAULT_POLL_INTERVAL_S = 0.02
+log = logging.getLogger(__name__)
+
+
+@dataclass(eq=False)
+class _Waiter:
+    projection: str
+    position: int
+    reached: asyncio.Future[None] = field(
+        default_factory=lambda: asyncio.get_running_loop().create_future()
+    )
+
+
+class CheckpointWatcher:
+    """Wakes waiters when the active version of their projection reaches their position."""
+
+    def __init__(
+        self, store: DocumentStore, *, poll_interval_s: float = DEFAULT_POLL_INTERVAL_S
+    ) -> None:
+        self._store = store
+        self._poll_interval_s = poll_interval_s
+        self._waiters: set[_Waiter] = set()
+        self._poller: asyncio.Task[None] | None = None
+        self.polls = 0
+
+    @property
+    def waiting(self) -> int:
+        """How many requests are waiting right now."""
+        return len(self._waiters)
+
+    @property
+    def polling(self) -> bool:
+        """Whether the checkpoints are being polled (only while somebody waits)."""
+        return self._poller is not None and not self._poller.done()
+
+    async def wait_for(self, projection: str, position: int, timeout_s: float) -> bool:
+        """True once ``projection``'s checkpoint is at least ``position``; False on timeout."""
+        waiter = _Waiter(projection, position)
+        self._waiters.add(waiter)
+        self._ensure_polling()
+        try:
+            async with asyncio.timeout(timeout_s):
+                await waiter.reached
+            return True
+        except TimeoutError:
+            return False
+        finally:
+            self._waiters.discard(waiter)
+            self._stop_polling_when_idle()
+
+    async def close(self) -> None:
+        """Stop polling (waiters still waiting time out as usual)."""
+        poller, self._poller = self._poller, None
+        if poller is not None:
+            poller.cancel()
+            await asyncio.gather(poller, return_exceptions=True)
+
+    def _ensure_polling(self) -> None:
+        if self._poller is None or self._poller.done():
+            self._poller = asyncio.get_running_loop().create_task(
+                self._poll(), name="read-side-checkpoint-watcher"
+            )
+
+    def _stop_polling_when_idle(self) -> None:
+        # Cancel at once rather than on the next tick, so an idle process holds no task.
+        if not self._waiters and self._poller is not None:
+            poller, self._poller = self._poller, None
+            poller.cancel()
+
+    async def _poll(self) -> None:
+        while self._waiters:
+            await asyncio.sleep(self._poll_interval_s)
+            await self.poll_once()
+
+    async def poll_once(self) -> None:
+        """Read the checkpoints once and wake every waiter they satisfy. Never raises: a store
+        outage must not stop the watcher (the waiters time out instead)."""
+        try:
+            positions = await self._positions({w.projection for w in self._waiters})
+        except Exception:
+            log.warning("cannot read projection checkpoints; retrying", exc_info=True)
+            positions = {}
+        for waiter in list(self._waiters):
+            reached = positions.get(waiter.projection, -1) >= waiter.position
+            if reached and not waiter.reached.done():
+                waiter.reached.set_result(None)
+        self.polls += 1
+
+    async def _positions(self, projections: Iterable[str]) -> dict[str, int]:
+        """The checkpoint position of each projection's active version: two queries per tick."""
+        names = sorted(projections)
+        entries = await self._store.find(REGISTRY, {"_id": {"$in": names}})
+        versions = {str(e["_id"]): int(e["active_version"]) for e in entries}
+        collections = {name: collection_name(name, versions.get(name, 1)) for name in names}
+        checkpoints = await self._store.find(
+            CHECKPOINTS, {"_id": {"$in": sorted(collections.values())}}
+        )
+        by_collection = {str(c["_id"]): int(c["position"]) for c in checkpoints}
+        return {name: by_collection.get(collection, -1) for name, collection in collections.items()}
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """The read model a query reads, how far it had got, and whether that missed the token."""
+
+    model: ActiveReadModel
+    stale: bool
+
+    @property
+    def collection(self) -> str:
+        return self.model.collection
+
+    @property
+    def position(self) -> int:
+        return self.model.position
+
+
+class ReadModels:
+    """What query handlers read through: the active collection, after any requested wait."""
+
+    def __init__(self, store: DocumentStore, watcher: CheckpointWatcher) -> None:
+        self.store = store
+        self._watcher = watcher
+
+    async def snapshot(self, projection: str, min_position: int | None, wait_ms: int) -> Snapshot:
+        """The active version of ``projection``, once it has reached ``min_position`` or
+        ``wait_ms`` has passed (then ``stale`` is true). Without ``min_position``: at once."""
+        active = await resolve_active(self.store, projection)
+        if min_position is None or active.position >= min_position:
+            return Snapshot(active, stale=False)
+        if wait_ms > 0:
+            await self._watcher.wait_for(projection, min_position, wait_ms / 1000)
+            # Resolve again even after a wake-up: a rebuild may have switched versions meanwhile.
+            active = await resolve_active(self.store, projection)
+        return Snapshot(active, stale=active.position < min_position)

@@ -1,0 +1,79 @@
+"""Dependencies of the query routes, as ``Annotated`` aliases.
+
+The query bus lives on ``app.state`` (the app factory puts it there). The read-your-writes
+request is the ``X-Consistency-Token`` header (a commit position a command returned) and the
+``wait_ms`` query parameter.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Annotated, cast
+
+from fastapi import Depends, Header, Request
+from fastapi import Query as QueryParam
+
+from read_side.queries import DEFAULT_WAIT_MS, MAX_WAIT_MS
+from shared.bus import MessageBus
+from shared.messages import Query
+from shared.problem_details import ProblemError
+
+# Commit positions are unsigned 64-bit integers, written in decimal.
+_TOKEN = re.compile(r"0|[1-9][0-9]{0,19}")
+_MAX_POSITION = 2**64 - 1
+
+
+async def get_query_bus(request: Request) -> MessageBus[Query]:
+    return cast(MessageBus[Query], request.app.state.query_bus)
+
+
+@dataclass(frozen=True, slots=True)
+class Consistency:
+    """How fresh the answer must be: at least ``min_position``, waiting up to ``wait_ms``."""
+
+    min_position: int | None
+    wait_ms: int
+
+
+def parse_token(token: str | None) -> int | None:
+    """The position in an ``X-Consistency-Token`` header; a malformed one is a 400 problem."""
+    if token is None:
+        return None
+    text = token.strip()
+    if _TOKEN.fullmatch(text) is None or int(text) > _MAX_POSITION:
+        raise ProblemError(
+            400,
+            "Malformed consistency token",
+            "X-Consistency-Token must be the decimal commit position a command returned "
+            "(its X-Consistency-Token header or `position` field)",
+            type_="malformed-consistency-token",
+        )
+    return int(text)
+
+
+async def get_consistency(
+    token: Annotated[
+        str | None,
+        Header(
+            alias="X-Consistency-Token",
+            description="Read your own write: the X-Consistency-Token (commit position) a "
+            "command returned. The query waits until the read model has applied it, up to "
+            "wait_ms, then answers anyway (with X-Read-Model-Stale: true if it had not).",
+            examples=["184467"],
+        ),
+    ] = None,
+    wait_ms: Annotated[
+        int,
+        QueryParam(
+            ge=0,
+            le=MAX_WAIT_MS,
+            description="How long to wait for X-Consistency-Token, in milliseconds.",
+        ),
+    ] = DEFAULT_WAIT_MS,
+) -> Consistency:
+    return Consistency(parse_token(token), wait_ms)
+
+
+QueryBus = Annotated[MessageBus[Query], Depends(get_query_bus)]
+ReadConsistency = Annotated[Consistency, Depends(get_consistency)]

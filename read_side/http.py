@@ -1,0 +1,192 @@
+"""The query API: one route per query, each a thin translation of HTTP into a query.
+
+Every answer carries ``X-Read-Model-Position`` (the commit position the read model had
+applied); a request with ``X-Consistency-Token`` also gets ``X-Read-Model-Stale`` (``true`` when
+the read model did not reach the token within ``wait_ms``: lag makes an answer stale, never an
+error). An unknown customer has an all-zero summary rather than a 404: the read side knows
+customers only through their orders, so "no orders yet" is a valid answer, not a missing one.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import Annotated, Any, cast
+from uuid import UUID
+
+from fastapi import APIRouter, Path, Response
+from fastapi import Query as QueryParam
+from pydantic import ValidationError
+
+from read_side.deps import Consistency, QueryBus, ReadConsistency
+from read_side.http_docs import (
+    DAILY_SALES_EXAMPLE,
+    ORDER_EXAMPLE,
+    PAGE_EXAMPLE,
+    SUMMARY_EXAMPLE,
+    read_responses,
+)
+from read_side.pagination import decode_cursor
+from read_side.queries import (
+    DEFAULT_PAGE_SIZE,
+    MAX_PAGE_SIZE,
+    MAX_REPORT_DAYS,
+    GetCustomerSummary,
+    GetDailySales,
+    GetOrder,
+    ListCustomerOrders,
+    ReadModelQuery,
+)
+from read_side.views import Answer, CustomerSummaryView, DailySalesReport, OrderPage, OrderView
+from shared.orders_events import OrderStatus
+from shared.problem_details import ProblemError
+
+router = APIRouter(tags=["queries"])
+
+OrderId = Annotated[UUID, Path(description="the order's id")]
+CustomerId = Annotated[str, Path(min_length=1, max_length=100, description="the customer's id")]
+
+
+def _headers(answer: Answer[Any], consistency: Consistency) -> dict[str, str]:
+    headers = {"X-Read-Model-Position": str(answer.position)}
+    if consistency.min_position is not None:
+        headers["X-Read-Model-Stale"] = "true" if answer.stale else "false"
+    return headers
+
+
+# Query fields whose HTTP parameter has another name.
+_PARAMETERS = {"from_day": "from", "to_day": "to"}
+
+
+def _validation_problem(error: ValidationError) -> ProblemError:
+    """The rules the parameters' own validation cannot see (e.g. from <= to) as a 422."""
+    fields = [
+        {
+            "field": ".".join(["query", *(_PARAMETERS.get(str(p), str(p)) for p in e["loc"])]),
+            "message": str(e["msg"]).removeprefix("Value error, "),
+            "type": e["type"],
+        }
+        for e in error.errors()
+    ]
+    detail = "; ".join(f"{item['field']}: {item['message']}" for item in fields)
+    return ProblemError(422, "Validation failed", detail, errors=fields)
+
+
+async def _ask(
+    bus: QueryBus,
+    response: Response,
+    consistency: Consistency,
+    query_type: type[ReadModelQuery],
+    **fields: Any,
+) -> Answer[Any]:
+    try:
+        query = query_type(
+            min_position=consistency.min_position, wait_ms=consistency.wait_ms, **fields
+        )
+    except ValidationError as error:
+        raise _validation_problem(error) from None
+    answer = cast(Answer[Any], await bus.dispatch(query))
+    response.headers.update(_headers(answer, consistency))
+    return answer
+
+
+@router.get(
+    "/orders/{order_id}",
+    response_model=OrderView,
+    responses=read_responses(ORDER_EXAMPLE, 400, 404, 422, 503),
+)
+async def get_order(
+    order_id: OrderId, bus: QueryBus, consistency: ReadConsistency, response: Response
+) -> OrderView:
+    """One order as a client shows it: items, totals, payment, shipping and status."""
+    answer: Answer[OrderView | None] = await _ask(
+        bus, response, consistency, GetOrder, order_id=order_id
+    )
+    if answer.value is None:
+        hint = " (the read model has not caught up with your token yet)" if answer.stale else ""
+        raise ProblemError(
+            404,
+            "Order not found",
+            f"no order {order_id}{hint}",
+            headers=_headers(answer, consistency),
+        )
+    return answer.value
+
+
+@router.get(
+    "/customers/{customer_id}/orders",
+    response_model=OrderPage,
+    responses=read_responses(PAGE_EXAMPLE, 400, 422, 503),
+)
+async def list_customer_orders(
+    customer_id: CustomerId,
+    *,
+    bus: QueryBus,
+    consistency: ReadConsistency,
+    response: Response,
+    status: Annotated[
+        OrderStatus | None, QueryParam(description="only orders in this status")
+    ] = None,
+    limit: Annotated[
+        int, QueryParam(ge=1, le=MAX_PAGE_SIZE, description="orders per page")
+    ] = DEFAULT_PAGE_SIZE,
+    cursor: Annotated[
+        str | None, QueryParam(description="the next_cursor of the previous page")
+    ] = None,
+) -> OrderPage:
+    """A customer's orders, newest first, a page at a time (keyset pagination)."""
+    if cursor is not None:
+        try:
+            decode_cursor(cursor)
+        except ValueError as error:
+            raise ProblemError(400, "Malformed cursor", str(error)) from None
+    answer: Answer[OrderPage] = await _ask(
+        bus,
+        response,
+        consistency,
+        ListCustomerOrders,
+        customer_id=customer_id,
+        status=status,
+        limit=limit,
+        cursor=cursor,
+    )
+    return answer.value
+
+
+@router.get(
+    "/customers/{customer_id}/summary",
+    response_model=CustomerSummaryView,
+    responses=read_responses(SUMMARY_EXAMPLE, 400, 422, 503),
+)
+async def get_customer_summary(
+    customer_id: CustomerId, bus: QueryBus, consistency: ReadConsistency, response: Response
+) -> CustomerSummaryView:
+    """A customer's orders by status and lifetime payments (all zeros for no orders)."""
+    answer: Answer[CustomerSummaryView] = await _ask(
+        bus, response, consistency, GetCustomerSummary, customer_id=customer_id
+    )
+    return answer.value
+
+
+@router.get(
+    "/reports/daily-sales",
+    response_model=DailySalesReport,
+    responses=read_responses(DAILY_SALES_EXAMPLE, 400, 422, 503),
+)
+async def get_daily_sales(
+    from_day: Annotated[date, QueryParam(alias="from", description="first UTC day, YYYY-MM-DD")],
+    to_day: Annotated[
+        date,
+        QueryParam(
+            alias="to",
+            description=f"last UTC day (included); at most {MAX_REPORT_DAYS} days after from",
+        ),
+    ],
+    bus: QueryBus,
+    consistency: ReadConsistency,
+    response: Response,
+) -> DailySalesReport:
+    """Orders placed, revenue received and units per SKU, per UTC day, with totals."""
+    answer: Answer[DailySalesReport] = await _ask(
+        bus, response, consistency, GetDailySales, from_day=from_day, to_day=to_day
+    )
+    return answer.value

@@ -1,0 +1,137 @@
+"""OpenAPI descriptions of the query API: example answers and every error shape, for ``/docs``."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from shared.problem_details import PROBLEM_JSON, PROBLEM_TYPE_BASE, Problem
+
+READ_HEADERS = {
+    "X-Read-Model-Position": {
+        "description": "commit position the read model had applied when it answered",
+        "schema": {"type": "integer"},
+    },
+    "X-Read-Model-Stale": {
+        "description": "sent when X-Consistency-Token was: `true` if the read model had not "
+        "reached the token within wait_ms (the answer may miss that write), else `false`",
+        "schema": {"type": "string", "enum": ["true", "false"]},
+    },
+}
+
+ORDER_EXAMPLE: dict[str, Any] = {
+    "order_id": "0b6f1c1e-5a4d-4c3b-9e2f-1a2b3c4d5e6f",
+    "customer_id": "cust-42",
+    "currency": "EUR",
+    "status": "paid",
+    "items": [{"sku": "SKU-RED-MUG", "quantity": 2, "unit_price": 1250, "line_total": 2500}],
+    "total": 2500,
+    "amount_paid": 2500,
+    "outstanding": 0,
+    "refund_due": 0,
+    "shipping_address": {
+        "line1": "1 Main Street",
+        "line2": "",
+        "city": "Dublin",
+        "postal_code": "D01 F5P2",
+        "country": "IE",
+    },
+    "carrier": None,
+    "tracking_number": None,
+    "cancel_reason": None,
+    "cancelled_from": None,
+    "version": 3,
+    "created_at": "2025-03-01T09:15:00.123000Z",
+    "updated_at": "2025-03-01T09:20:41.007000Z",
+    "placed_at": "2025-03-01T09:18:02.500000Z",
+    "paid_at": "2025-03-01T09:20:41.007000Z",
+    "shipped_at": None,
+    "cancelled_at": None,
+}
+PAGE_EXAMPLE: dict[str, Any] = {
+    "items": [ORDER_EXAMPLE],
+    "next_cursor": "WzEsIjIwMjUtMDMtMDFUMDk6MTU6MDAuMTIzKzAwOjAwIiwiMGI2ZjFjMWUiXQ",
+}
+SUMMARY_EXAMPLE: dict[str, Any] = {
+    "customer_id": "cust-42",
+    "orders_by_status": {"draft": 1, "placed": 0, "paid": 1, "shipped": 3, "cancelled": 1},
+    "order_count": 6,
+    "open_orders": 2,
+    "lifetime_paid": {"EUR": 18250},
+    "last_order_at": "2025-03-01T09:15:00.123000Z",
+}
+_DAY: dict[str, Any] = {
+    "orders_placed": 2,
+    "placed_value": {"EUR": 4000},
+    "payments_received": 1,
+    "revenue": {"EUR": 2500},
+    "skus": [{"sku": "SKU-RED-MUG", "currency": "EUR", "units": 3, "revenue": 3750}],
+}
+DAILY_SALES_EXAMPLE: dict[str, Any] = {
+    "from_day": "2025-03-01",
+    "to_day": "2025-03-02",
+    "days": [
+        {"day": "2025-03-01", **_DAY},
+        {
+            "day": "2025-03-02",
+            "orders_placed": 0,
+            "placed_value": {},
+            "payments_received": 0,
+            "revenue": {},
+            "skus": [],
+        },
+    ],
+    "totals": _DAY,
+}
+
+_PROBLEMS: dict[int, tuple[str, dict[str, Any]]] = {
+    400: (
+        "A malformed X-Consistency-Token header or pagination cursor",
+        {
+            "title": "Malformed cursor",
+            "detail": "malformed cursor: pass the next_cursor of the previous page unchanged",
+        },
+    ),
+    404: (
+        "No such order in the read model (X-Read-Model-Stale: true says it may not have "
+        "caught up with your token yet)",
+        {"title": "Order not found", "detail": "no order 0b6f1c1e-…"},
+    ),
+    422: (
+        "A path or query parameter failed validation; ``errors`` lists each one",
+        {
+            "title": "Validation failed",
+            "detail": "query.limit: Input should be less than or equal to 100",
+            "errors": [
+                {
+                    "field": "query.limit",
+                    "message": "Input should be less than or equal to 100",
+                    "type": "less_than_equal",
+                }
+            ],
+        },
+    ),
+    503: (
+        "MongoDB cannot be reached; retry after the Retry-After seconds",
+        {"title": "Service unavailable", "detail": "mongodb unavailable: connection refused"},
+    ),
+}
+
+
+def read_responses(example: dict[str, Any], *errors: int) -> dict[int | str, dict[str, Any]]:
+    """The ``responses=`` of a query route: its 200 example and headers, and its problems."""
+    responses: dict[int | str, dict[str, Any]] = {
+        200: {"headers": READ_HEADERS, "content": {"application/json": {"example": example}}}
+    }
+    for status in errors:
+        description, problem = _PROBLEMS[status]
+        body = {
+            "type": PROBLEM_TYPE_BASE + str(problem["title"]).lower().replace(" ", "-"),
+            "status": status,
+            **problem,
+        }
+        responses[status] = {
+            "model": Problem,
+            "description": description,
+            "content": {PROBLEM_JSON: {"example": body}},
+        }
+    return responses

@@ -1,0 +1,220 @@
+"""Response models of the read side, validated straight from the projections' documents.
+
+The shapes follow the projections' documents (``projector/projections/*``): money is integer
+minor units, amounts in different currencies are kept apart (maps keyed by currency code), and
+datetimes are UTC.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta
+from typing import Annotated, Any, get_args
+from uuid import UUID
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+from read_side.pagination import as_utc
+from shared.orders_events import OrderStatus
+
+UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
+MinorUnits = Annotated[int, Field(description="integer minor units of the currency")]
+PerCurrency = Annotated[
+    dict[str, int],
+    Field(description="integer minor units keyed by ISO 4217 currency code"),
+]
+STATUSES: tuple[str, ...] = get_args(OrderStatus)
+_ESCAPE = re.compile(r"%([0-9A-F]{2})")
+
+
+@dataclass(frozen=True, slots=True)
+class Answer[V]:
+    """A handler's response, the read model position it reflects, and whether that position
+    missed the query's consistency token."""
+
+    value: V
+    position: int
+    stale: bool
+
+
+def unescape_key(key: str) -> str:
+    """The text behind a map key the projector percent-encoded (``"a%2Eb"`` -> ``"a.b"``)."""
+    return _ESCAPE.sub(lambda match: chr(int(match.group(1), 16)), key)
+
+
+def _per_currency(raw: Mapping[str, Any] | None) -> dict[str, int]:
+    return {unescape_key(key): int(value) for key, value in (raw or {}).items()}
+
+
+class _View(BaseModel):
+    # Documents carry storage fields (_id, _position, updated_at, ...) no response shows.
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class AddressView(_View):
+    line1: str
+    line2: str = ""
+    city: str
+    postal_code: str
+    country: str
+
+
+class OrderLineView(_View):
+    sku: str
+    quantity: int
+    unit_price: MinorUnits
+    line_total: MinorUnits
+
+
+class OrderView(_View):
+    """Everything a client shows about one order."""
+
+    order_id: UUID
+    customer_id: str
+    currency: str = Field(examples=["EUR"])
+    status: OrderStatus
+    items: list[OrderLineView] = Field(description="in the order SKUs were first added")
+    total: MinorUnits
+    amount_paid: MinorUnits
+    outstanding: MinorUnits = Field(description="total - amount_paid; 0 once cancelled")
+    refund_due: MinorUnits = Field(0, description="what was paid before a cancellation")
+    shipping_address: AddressView
+    carrier: str | None = None
+    tracking_number: str | None = None
+    cancel_reason: str | None = None
+    cancelled_from: OrderStatus | None = None
+    version: int = Field(description="stream revision of the order's last event (its ETag)")
+    created_at: UtcDatetime
+    updated_at: UtcDatetime
+    placed_at: UtcDatetime | None = None
+    paid_at: UtcDatetime | None = None
+    shipped_at: UtcDatetime | None = None
+    cancelled_at: UtcDatetime | None = None
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> OrderView:
+        return cls.model_validate({"order_id": document["_id"], **document})
+
+
+class OrderPage(_View):
+    """One page of a customer's orders, newest first."""
+
+    items: list[OrderView]
+    next_cursor: str | None = Field(
+        description="pass as ?cursor= to get the next page; null on the last page"
+    )
+
+
+class CustomerSummaryView(_View):
+    """A customer's orders by status and what they paid. A customer with no orders has an
+    all-zero summary (the read side knows customers only through their orders)."""
+
+    customer_id: str
+    orders_by_status: dict[OrderStatus, int] = Field(description="every status, 0 when none")
+    order_count: int = Field(description="orders ever created")
+    open_orders: int = Field(description="orders draft, placed or paid")
+    lifetime_paid: PerCurrency = Field(description="payments received (refunds not subtracted)")
+    last_order_at: UtcDatetime | None = Field(description="creation time of the newest order")
+
+    @classmethod
+    def from_document(cls, document: Mapping[str, Any]) -> CustomerSummaryView:
+        counts = document.get("orders_by_status") or {}
+        return cls.model_validate(
+            {
+                **document,
+                "customer_id": document["_id"],
+                "orders_by_status": {s: int(counts.get(s, 0)) for s in STATUSES},
+                "order_count": int(document.get("order_count", 0)),
+                "open_orders": int(document.get("open_orders", 0)),
+                "lifetime_paid": _per_currency(document.get("lifetime_paid")),
+                "last_order_at": document.get("last_order_at"),
+            }
+        )
+
+    @classmethod
+    def empty(cls, customer_id: str) -> CustomerSummaryView:
+        return cls.from_document({"_id": customer_id})
+
+
+class SkuSales(_View):
+    sku: str
+    currency: str
+    units: int
+    revenue: MinorUnits = Field(description="value of the units at the orders' prices")
+
+
+class SalesFigures(_View):
+    orders_placed: int = 0
+    placed_value: PerCurrency = Field(default_factory=dict)
+    payments_received: int = 0
+    revenue: PerCurrency = Field(
+        default_factory=dict, description="revenue received: payments, per currency"
+    )
+    skus: list[SkuSales] = Field(
+        default_factory=list, description="units and value per (currency, SKU) of orders placed"
+    )
+
+
+class DaySales(SalesFigures):
+    day: date = Field(description="UTC day")
+
+
+class DailySalesReport(_View):
+    """Sales per UTC day, every day of the range (days without sales are zeros), and totals."""
+
+    from_day: date
+    to_day: date
+    days: list[DaySales]
+    totals: SalesFigures
+
+    @classmethod
+    def from_documents(
+        cls, from_day: date, to_day: date, documents: Iterable[Mapping[str, Any]]
+    ) -> DailySalesReport:
+        found = {str(d["_id"]): _figures(d) for d in documents}
+        days = []
+        for offset in range((to_day - from_day).days + 1):
+            day = from_day + timedelta(days=offset)
+            figures = found.get(day.isoformat(), SalesFigures())
+            days.append(DaySales(day=day, **dict(figures)))
+        return cls(from_day=from_day, to_day=to_day, days=days, totals=_total(days))
+
+
+def _figures(document: Mapping[str, Any]) -> SalesFigures:
+    skus = [SkuSales.model_validate(entry) for entry in (document.get("skus") or {}).values()]
+    return SalesFigures(
+        orders_placed=int(document.get("orders_placed", 0)),
+        placed_value=_per_currency(document.get("placed_value")),
+        payments_received=int(document.get("payments_received", 0)),
+        revenue=_per_currency(document.get("revenue")),
+        skus=sorted(skus, key=lambda s: (s.currency, s.sku)),
+    )
+
+
+def _total(days: Iterable[SalesFigures]) -> SalesFigures:
+    orders = payments = 0
+    placed: dict[str, int] = {}
+    revenue: dict[str, int] = {}
+    skus: dict[tuple[str, str], tuple[int, int]] = {}
+    for day in days:
+        orders += day.orders_placed
+        payments += day.payments_received
+        for currency, amount in day.placed_value.items():
+            placed[currency] = placed.get(currency, 0) + amount
+        for currency, amount in day.revenue.items():
+            revenue[currency] = revenue.get(currency, 0) + amount
+        for sku in day.skus:
+            units, value = skus.get((sku.currency, sku.sku), (0, 0))
+            skus[sku.currency, sku.sku] = (units + sku.units, value + sku.revenue)
+    return SalesFigures(
+        orders_placed=orders,
+        placed_value=placed,
+        payments_received=payments,
+        revenue=revenue,
+        skus=[
+            SkuSales(sku=sku, currency=currency, units=units, revenue=value)
+            for (currency, sku), (units, value) in sorted(skus.items())
+        ],
+    )
