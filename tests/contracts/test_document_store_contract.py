@@ -1,0 +1,414 @@
+"""One contract for the document store port, run against every implementation.
+
+Subclasses provide the ``store`` fixture only: a store on an empty database of its own. The
+motor adapter runs it over embedded-mongo, or a real MongoDB when MONGO_URI is set. The
+operation shapes exercised here (conditional upserts, ``$setOnInsert``, ``$max``, escaped map
+keys, aggregation-pipeline updates) are the ones the projections emit, so they are checked on
+both servers.
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from shared.document_store import DeleteOne, DocumentStore, IndexSpec, ReplaceOne, UpdateOne
+from shared.errors import ServiceError, StoreUnavailable
+from shared.motor_document_store import DocumentStoreError, MotorDocumentStore
+from tests.conftest import unique
+
+T0 = datetime(2025, 3, 1, 12, 0, 0, 123000, tzinfo=UTC)
+
+
+def at(position: int, doc_id: str, **inc: int) -> UpdateOne:
+    """The projections' pattern: applied only while the document is behind ``position``."""
+    return UpdateOne(
+        {"_id": doc_id, "_position": {"$lt": position}},
+        {"$inc": inc or {"n": 1}, "$set": {"_position": position}},
+        upsert=True,
+    )
+
+
+async def snapshot(store: DocumentStore, collection: str) -> list[dict[str, Any]]:
+    return await store.find(collection, {}, sort=[("_id", 1)])
+
+
+class DocumentStoreContract:
+    """What every DocumentStore implementation promises."""
+
+    async def test_find_one_returns_none_when_nothing_matches(self, store: DocumentStore) -> None:
+        assert await store.find_one(unique("c"), {"_id": "missing"}) is None
+
+    async def test_upsert_inserts_with_filter_equalities_then_updates(
+        self, store: DocumentStore
+    ) -> None:
+        c = unique("c")
+        await store.bulk_write(c, [UpdateOne({"_id": "a"}, {"$set": {"x": 1}}, upsert=True)])
+        await store.bulk_write(c, [UpdateOne({"_id": "a"}, {"$set": {"y": 2}})])
+        assert await store.find_one(c, {"_id": "a"}) == {"_id": "a", "x": 1, "y": 2}
+
+    async def test_update_without_upsert_changes_nothing_when_nothing_matches(
+        self, store: DocumentStore
+    ) -> None:
+        c = unique("c")
+        await store.bulk_write(c, [UpdateOne({"_id": "a"}, {"$set": {"x": 1}})])
+        assert await store.find(c, {}) == []
+
+    async def test_replace_and_delete(self, store: DocumentStore) -> None:
+        c = unique("c")
+        await store.bulk_write(
+            c,
+            [
+                ReplaceOne({"_id": "a"}, {"v": 1, "old": True}, upsert=True),
+                ReplaceOne({"_id": "a"}, {"v": 2}, upsert=True),
+                ReplaceOne({"_id": "b"}, {"v": 3}, upsert=True),
+                ReplaceOne({"_id": "missing"}, {"v": 4}),
+                DeleteOne({"_id": "b"}),
+            ],
+        )
+        assert await snapshot(store, c) == [{"_id": "a", "v": 2}]
+
+    async def test_ops_apply_in_the_order_given(self, store: DocumentStore) -> None:
+        c = unique("c")
+        await store.bulk_write(
+            c,
+            [
+                UpdateOne({"_id": "a"}, {"$set": {"n": 1}}, upsert=True),
+                UpdateOne({"_id": "a"}, {"$inc": {"n": 10}}),
+                DeleteOne({"_id": "a"}),
+                UpdateOne({"_id": "a"}, {"$inc": {"n": 5}}, upsert=True),
+                UpdateOne({"_id": "a"}, {"$set": {"last": True}}),
+            ],
+        )
+        assert await snapshot(store, c) == [{"_id": "a", "n": 5, "last": True}]
+
+    async def test_conditional_upsert_applied_again_changes_nothing(
+        self, store: DocumentStore
+    ) -> None:
+        c = unique("c")
+        ops = [at(p, doc) for p in range(1, 6) for doc in ("a", "b")]
+        await store.bulk_write(c, ops)
+        first = await snapshot(store, c)
+        await store.bulk_write(c, ops)
+        await store.bulk_write(c, ops[3:7])
+        assert await snapshot(store, c) == first
+        assert first == [{"_id": "a", "n": 5, "_position": 5}, {"_id": "b", "n": 5, "_position": 5}]
+
+    async def test_stale_ops_do_not_stop_later_ops_of_the_same_call(
+        self, store: DocumentStore
+    ) -> None:
+        c = unique("c")
+        await store.bulk_write(c, [at(10, "a")])
+        # Stale upserts (duplicate _id) between fresh ones, on several documents.
+        await store.bulk_write(
+            c, [at(3, "a"), at(4, "b"), at(5, "a"), at(6, "a"), at(11, "a"), at(12, "c")]
+        )
+        assert await snapshot(store, c) == [
+            {"_id": "a", "n": 2, "_position": 11},
+            {"_id": "b", "n": 1, "_position": 4},
+            {"_id": "c", "n": 1, "_position": 12},
+        ]
+
+    async def test_a_call_of_450_ops_is_applied_in_order_across_chunks(
+        self, store: DocumentStore
+    ) -> None:
+        c = unique("c")
+        ops = [at(p, "counter") for p in range(1, 451)]
+        ops[::50] = [at(p, f"doc-{p:03d}") for p in range(1, 451, 50)]
+        await store.bulk_write(c, ops)
+        counter = await store.find_one(c, {"_id": "counter"})
+        assert counter == {"_id": "counter", "n": 441, "_position": 450}
+        assert len(await store.find(c, {"_id": {"$regex": "^doc-"}})) == 9
+        before = await snapshot(store, c)
+        # Re-delivery of a slice with fresh ops among the stale ones: the stale ops change
+        # nothing and do not stop the fresh ones.
+        replay = ops[190:215]
+        replay[9], replay[10], replay[-1] = at(451, "counter"), at(452, "new"), at(453, "counter")
+        await store.bulk_write(c, replay)
+        after = await snapshot(store, c)
+        assert [d for d in after if d["_id"] not in ("counter", "new")] == [
+            d for d in before if d["_id"] != "counter"
+        ]
+        assert await store.find_one(c, {"_id": "counter"}) == {
+            "_id": "counter",
+            "n": 443,
+            "_position": 453,
+        }
+        assert await store.find_one(c, {"_id": "new"}) == {"_id": "new", "n": 1, "_position": 452}
+
+    async def test_insert_only_fields_inc_max_and_escaped_map_keys(
+        self, store: DocumentStore
+    ) -> None:
+        c = unique("c")
+
+        def op(position: int, when: datetime, amount: int) -> UpdateOne:
+            return UpdateOne(
+                {"_id": "s", "_position": {"$lt": position}},
+                {
+                    "$setOnInsert": {"counts.other": 0, "paid": {}, "first": position},
+                    "$inc": {"counts.draft": 1, "open": -1, "by.EUR%3Aa%2Eb%24": amount},
+                    "$max": {"last_at": when},
+                    "$set": {"_position": position, "by.EUR%3Aa%2Eb%24x.sku": "a.b$"},
+                },
+                upsert=True,
+            )
+
+        await store.bulk_write(c, [op(1, T0, 5), op(2, T0 - timedelta(days=1), 7)])
+        assert await store.find_one(c, {"_id": "s"}) == {
+            "_id": "s",
+            "counts": {"other": 0, "draft": 2},
+            "paid": {},
+            "first": 1,
+            "open": -2,
+            "by": {"EUR%3Aa%2Eb%24": 12, "EUR%3Aa%2Eb%24x": {"sku": "a.b$"}},
+            "last_at": T0,
+            "_position": 2,
+        }
+
+    async def test_max_of_a_date_over_null(self, store: DocumentStore) -> None:
+        c = unique("c")
+        await store.bulk_write(
+            c,
+            [
+                UpdateOne({"_id": "s"}, {"$set": {"last_at": None}}, upsert=True),
+                UpdateOne({"_id": "s"}, {"$max": {"last_at": T0}}),
+            ],
+        )
+        assert await store.find_one(c, {"_id": "s"}) == {"_id": "s", "last_at": T0}
+
+    async def test_aggregation_pipeline_updates(self, store: DocumentStore) -> None:
+        c = unique("c")
+
+        def add(position: int, sku: str, quantity: int) -> UpdateOne:
+            items: Any = {"$ifNull": ["$items", []]}
+            literal_sku = {"$literal": sku}
+            raised = {
+                "$map": {
+                    "input": items,
+                    "as": "line",
+                    "in": {
+                        "$cond": [
+                            {"$eq": ["$$line.sku", literal_sku]},
+                            {
+                                "$mergeObjects": [
+                                    "$$line",
+                                    {"quantity": {"$add": ["$$line.quantity", quantity]}},
+                                ]
+                            },
+                            "$$line",
+                        ]
+                    },
+                }
+            }
+            appended = {"$concatArrays": [items, [{"sku": literal_sku, "quantity": quantity}]]}
+            has = {"$in": [literal_sku, {"$ifNull": ["$items.sku", []]}]}
+            return UpdateOne(
+                {"_id": "o", "_position": {"$lt": position}},
+                [
+                    {"$set": {"items": {"$cond": [has, raised, appended]}}},
+                    {"$set": {"total": {"$sum": "$items.quantity"}}},
+                    {"$set": {"left": {"$subtract": ["$total", {"$ifNull": ["$paid", 0]}]}}},
+                    {"$set": {"_position": {"$literal": position}, "at": {"$literal": T0}}},
+                ],
+                upsert=True,
+            )
+
+        remove = UpdateOne(
+            {"_id": "o", "_position": {"$lt": 5}},
+            [
+                {
+                    "$set": {
+                        "items": {
+                            "$filter": {
+                                "input": "$items",
+                                "as": "line",
+                                "cond": {"$ne": ["$$line.sku", {"$literal": "$a.b"}]},
+                            }
+                        }
+                    }
+                },
+                {"$set": {"total": {"$sum": "$items.quantity"}, "_position": {"$literal": 5}}},
+            ],
+        )
+        ops = [add(1, "$a.b", 2), add(2, "x", 1), add(3, "$a.b", 3), add(4, "y", 4), remove]
+        await store.bulk_write(c, ops)
+        expected = {
+            "_id": "o",
+            "items": [{"sku": "x", "quantity": 1}, {"sku": "y", "quantity": 4}],
+            "total": 5,
+            "left": 10,
+            "_position": 5,
+            "at": T0,
+        }
+        assert await store.find_one(c, {"_id": "o"}) == expected
+        await store.bulk_write(c, ops)
+        assert await store.find_one(c, {"_id": "o"}) == expected
+
+    async def test_find_filters_sorts_and_limits(self, store: DocumentStore) -> None:
+        c = unique("c")
+        docs = [
+            {
+                "_id": f"o{i}",
+                "customer": "k" if i % 2 else "j",
+                "at": T0 + timedelta(minutes=i // 2),
+            }
+            for i in range(10)
+        ]
+        await store.bulk_write(c, [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in docs])
+        newest = [("at", -1), ("_id", -1)]
+        page = await store.find(c, {"customer": "k"}, sort=newest, limit=2)
+        assert [d["_id"] for d in page] == ["o9", "o7"]
+        last = page[-1]
+        after = {"$or": [{"at": {"$lt": last["at"]}}, {"at": last["at"], "_id": {"$lt": "o7"}}]}
+        rest = await store.find(c, {"customer": "k", **after}, sort=newest)
+        assert [d["_id"] for d in rest] == ["o5", "o3", "o1"]
+        assert [d["_id"] for d in await store.find(c, {}, sort=[("_id", 1)], limit=0)] == [
+            f"o{i}" for i in range(10)
+        ]
+        assert await store.find(c, {"customer": "nobody"}) == []
+
+    async def test_datetimes_come_back_aware_in_utc_at_millisecond_precision(
+        self, store: DocumentStore
+    ) -> None:
+        c = unique("c")
+        written = datetime(2025, 3, 1, 14, 0, 0, 123456, tzinfo=UTC)
+        await store.bulk_write(c, [UpdateOne({"_id": "t"}, {"$set": {"at": written}}, upsert=True)])
+        found = await store.find_one(c, {"_id": "t"})
+        assert found is not None
+        assert found["at"] == written.replace(microsecond=123000)
+        assert found["at"].utcoffset() == timedelta(0)
+
+    async def test_a_unique_index_rejects_duplicates_even_from_an_upsert(
+        self, store: DocumentStore
+    ) -> None:
+        c = unique("c")
+        index = IndexSpec(keys=(("email", 1),), unique=True, name="email_unique")
+        await store.ensure_indexes(c, [index])
+        await store.ensure_indexes(c, [index])  # idempotent
+        await store.bulk_write(c, [UpdateOne({"_id": "a"}, {"$set": {"email": "x"}}, upsert=True)])
+        with pytest.raises(ServiceError):
+            await store.bulk_write(
+                c, [UpdateOne({"_id": "b"}, {"$set": {"email": "x"}}, upsert=True)]
+            )
+        assert [d["_id"] for d in await snapshot(store, c)] == ["a"]
+
+    async def test_partial_and_compound_indexes(self, store: DocumentStore) -> None:
+        c = unique("c")
+        await store.ensure_indexes(
+            c,
+            [
+                IndexSpec(
+                    keys=(("code", 1),),
+                    unique=True,
+                    name="active_code",
+                    partial_filter={"active": True},
+                ),
+                IndexSpec(keys=(("customer", 1), ("at", -1), ("_id", -1)), name="newest"),
+            ],
+        )
+        await store.bulk_write(
+            c,
+            [
+                ReplaceOne({"_id": "a"}, {"code": "x", "active": False}, upsert=True),
+                ReplaceOne({"_id": "b"}, {"code": "x", "active": True}, upsert=True),
+            ],
+        )
+        with pytest.raises(ServiceError):
+            await store.bulk_write(
+                c, [ReplaceOne({"_id": "c"}, {"code": "x", "active": True}, upsert=True)]
+            )
+
+    async def test_drop_and_list_collections(self, store: DocumentStore) -> None:
+        first, second = unique("c"), unique("c")
+        for name in (first, second):
+            await store.bulk_write(name, [UpdateOne({"_id": 1}, {"$set": {"x": 1}}, upsert=True)])
+        assert {first, second} <= set(await store.list_collections())
+        await store.drop_collection(first)
+        await store.drop_collection(unique("never-existed"))
+        names = set(await store.list_collections())
+        assert second in names and first not in names
+        assert await store.find_one(first, {}) is None
+
+    async def test_ping(self, store: DocumentStore) -> None:
+        await store.ping()
+
+
+def closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+    return port
+
+
+class TestMotorDocumentStore(DocumentStoreContract):
+    @pytest.fixture
+    async def store(self, mongo_uri: str, mongo_database_name: str) -> AsyncIterator[DocumentStore]:
+        store = MotorDocumentStore(mongo_uri, mongo_database_name)
+        try:
+            yield store
+        finally:
+            for name in await store.list_collections():
+                await store.drop_collection(name)
+            await store.close()
+
+    async def test_unreachable_server_raises_store_unavailable(self) -> None:
+        uri = f"mongodb://127.0.0.1:{closed_port()}/?directConnection=true"
+        store = MotorDocumentStore(uri, "unreachable", server_selection_timeout_ms=100, attempts=2)
+        try:
+            with pytest.raises(StoreUnavailable) as raised:
+                await store.ping()
+            assert raised.value.store == "mongodb"
+            with pytest.raises(StoreUnavailable):
+                await store.find_one("c", {})
+            with pytest.raises(StoreUnavailable):
+                await store.bulk_write("c", [at(1, "a")])
+        finally:
+            await store.close()
+
+    async def test_stale_ops_at_chunk_boundaries(
+        self, mongo_uri: str, mongo_database_name: str
+    ) -> None:
+        store = MotorDocumentStore(mongo_uri, mongo_database_name, chunk_size=4)
+        c = unique("c")
+        try:
+            await store.bulk_write(c, [at(p, "a") for p in range(1, 11)])
+            # Stale ops last in a chunk, first in the next, and a whole stale chunk.
+            ops = [at(11, "b"), at(12, "b"), at(13, "b"), at(3, "a")]
+            ops += [at(4, "a"), at(14, "a"), at(15, "b"), at(16, "c")]
+            ops += [at(5, "a"), at(6, "a"), at(7, "a"), at(8, "a")]
+            ops += [at(17, "a")]
+            await store.bulk_write(c, ops)
+            assert await snapshot(store, c) == [
+                {"_id": "a", "n": 12, "_position": 17},
+                {"_id": "b", "n": 4, "_position": 15},
+                {"_id": "c", "n": 1, "_position": 16},
+            ]
+        finally:
+            await store.drop_collection(c)
+            await store.close()
+
+    async def test_a_rejected_op_names_its_index_in_the_call(
+        self, mongo_uri: str, mongo_database_name: str
+    ) -> None:
+        store = MotorDocumentStore(mongo_uri, mongo_database_name, chunk_size=4)
+        c = unique("c")
+        ops: list[UpdateOne] = [at(p, "a") for p in range(1, 11)]
+        ops.append(UpdateOne({"_id": "a"}, {"$set": {"x": 1}, "$inc": {"x": 1}}))
+        ops.append(at(11, "a"))
+        try:
+            with pytest.raises(DocumentStoreError) as raised:
+                await store.bulk_write(c, ops)
+            assert raised.value.op_index == 10
+            assert raised.value.collection == c
+            assert await store.find_one(c, {"_id": "a"}) == {"_id": "a", "n": 10, "_position": 10}
+        finally:
+            await store.drop_collection(c)
+            await store.close()
+
+    def test_chunks_are_at_most_200_ops(self) -> None:
+        with pytest.raises(ValueError, match="chunk_size"):
+            MotorDocumentStore("mongodb://127.0.0.1:1", "x", chunk_size=201)
