@@ -50,7 +50,7 @@ class JsonFormatter(logging.Formatter):
             "message": redact(record.getMessage()),
         }
         for key, value in record.__dict__.items():
-            if key not in _STANDARD and value is not None:
+            if key not in _STANDARD and key != "color_message" and value is not None:
                 entry[key] = redact(value) if isinstance(value, str) else value
         if record.exc_info:
             entry["exception"] = redact(self.formatException(record.exc_info))

@@ -1,0 +1,32 @@
+"""Dependencies of the API's own routes (health), as ``Annotated`` aliases.
+
+Each side's router has its own deps module (it must not import this package); everything they
+read is put on ``app.state`` by the app factory.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, cast
+
+from fastapi import Depends, Request
+
+from orders_api.settings import ApiSettings
+from shared.document_store import DocumentStore
+from shared.event_store import EventStore
+
+
+async def get_settings_of_app(request: Request) -> ApiSettings:
+    return cast(ApiSettings, request.app.state.settings)
+
+
+async def get_event_store(request: Request) -> EventStore:
+    return cast(EventStore, request.app.state.event_store)
+
+
+async def get_document_store(request: Request) -> DocumentStore:
+    return cast(DocumentStore, request.app.state.document_store)
+
+
+Settings = Annotated[ApiSettings, Depends(get_settings_of_app)]
+EventStoreDep = Annotated[EventStore, Depends(get_event_store)]
+DocumentStoreDep = Annotated[DocumentStore, Depends(get_document_store)]

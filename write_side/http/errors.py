@@ -1,0 +1,67 @@
+"""The one place where the write side's errors become HTTP problems.
+
+Routes never catch these; the app factory installs the handlers once. Each error maps to one
+status: a broken business rule 409 (naming the rule), an unknown order 404, a pinned version
+that no longer holds 412, and a conflict that survived the handler's retries 409.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from shared.errors import ConcurrencyError
+from shared.problem_details import ProblemError, problem_response
+from write_side.errors import OrderNotFound, RuleViolation, VersionMismatch
+
+
+def _rule_violation(error: RuleViolation) -> ProblemError:
+    return ProblemError(
+        409, "Business rule violated", error.message, type_="rule-violation", rule=error.rule
+    )
+
+
+def _order_not_found(error: OrderNotFound) -> ProblemError:
+    return ProblemError(404, "Order not found", f"no order {error.order_id}")
+
+
+def _version_mismatch(error: VersionMismatch) -> ProblemError:
+    at = "does not exist" if error.actual is None else f"is at version {error.actual}"
+    return ProblemError(
+        412,
+        "Precondition failed",
+        f"If-Match named version {error.expected} but the order {at}",
+        type_="version-mismatch",
+        expected_version=error.expected,
+        current_version=error.actual,
+    )
+
+
+def _concurrency(error: ConcurrencyError) -> ProblemError:
+    return ProblemError(
+        409,
+        "Concurrent modification",
+        "the order kept changing while this command was decided; retry it",
+        type_="concurrent-modification",
+        headers={"Retry-After": "1"},
+    )
+
+
+def _handler[E: Exception](
+    error_type: type[E], to_problem: Callable[[E], ProblemError]
+) -> Callable[[Request, Exception], Awaitable[JSONResponse]]:
+    async def handle(request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, error_type)
+        return problem_response(request, to_problem(exc))
+
+    return handle
+
+
+def install_command_error_handlers(app: FastAPI) -> None:
+    """Map the write side's errors to problem responses (called once by the app factory)."""
+    app.add_exception_handler(RuleViolation, _handler(RuleViolation, _rule_violation))
+    app.add_exception_handler(OrderNotFound, _handler(OrderNotFound, _order_not_found))
+    app.add_exception_handler(VersionMismatch, _handler(VersionMismatch, _version_mismatch))
+    app.add_exception_handler(ConcurrencyError, _handler(ConcurrencyError, _concurrency))

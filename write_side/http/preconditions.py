@@ -1,0 +1,85 @@
+"""Request headers that shape a command: ``If-Match`` (a pinned version) and ``Idempotency-Key``.
+
+Versions travel as strong entity tags, ``ETag: "<version>"``. RFC 9110 leaves the handling of an
+unparsable ``If-Match`` to the server; this API answers:
+
+- no header, or ``*``: no pin (``*`` asks only that the order exists, which every command on an
+  existing order needs anyway: a missing order is 404, as RFC 9110 §13.2.1 lets a server answer
+  when the request would fail without the precondition too);
+- one strong tag ``"<n>"``: the command runs only if the order is at version n, else 412;
+- well-formed tags none of which can ever be one of our ETags (weak ``W/"3"``, opaque ``"abc"``):
+  412, since the strong comparison RFC 9110 requires for ``If-Match`` cannot succeed;
+- several distinct version tags: 400, because a command pins exactly one version;
+- anything that is not ``"*"`` or a list of entity tags: 400 (malformed header).
+"""
+
+from __future__ import annotations
+
+import re
+
+from shared.problem_details import ProblemError
+
+# One list element: optional weak prefix and a quoted opaque tag, then a comma or the end.
+# Empty elements are allowed by the list syntax of RFC 9110 §5.6.1.
+_ELEMENT = re.compile(r'[ \t]*(?:(W/)?"([\x21\x23-\x7e\x80-\xff]*)")?[ \t]*(?:,|$)')
+_VERSION = re.compile(r"0|[1-9][0-9]{0,18}")
+IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._:~+/=-]{16,255}")
+IDEMPOTENCY_KEY_RULE = (
+    "16 to 255 characters from A-Z a-z 0-9 . _ : ~ + / = - (a UUID fits); keys name orders "
+    "globally, so they must be random enough not to collide with another client's"
+)
+
+
+def _entity_tags(value: str) -> list[tuple[bool, str]]:
+    tags: list[tuple[bool, str]] = []
+    position = 0
+    while position < len(value):
+        match = _ELEMENT.match(value, position)
+        if match is None or match.end() == position:
+            raise ProblemError(
+                400,
+                "Malformed If-Match",
+                'If-Match must be "*" or a list of entity tags such as "3"',
+            )
+        if match.group(2) is not None:
+            tags.append((match.group(1) is not None, match.group(2)))
+        position = match.end()
+    if not tags:
+        raise ProblemError(400, "Malformed If-Match", "If-Match names no entity tag")
+    return tags
+
+
+def expected_version_from_if_match(value: str | None) -> int | None:
+    """The version an ``If-Match`` header pins, or None when it pins none (see module doc)."""
+    if value is None or value.strip() == "*":
+        return None
+    versions = {
+        int(opaque)
+        for weak, opaque in _entity_tags(value)
+        if not weak and _VERSION.fullmatch(opaque)
+    }
+    if not versions:
+        raise ProblemError(
+            412,
+            "Precondition failed",
+            'no entity tag in If-Match can match: versions are strong tags of the form "<n>"',
+            type_="version-mismatch",
+        )
+    if len(versions) > 1:
+        raise ProblemError(
+            400,
+            "Malformed If-Match",
+            "If-Match names several versions; a command pins exactly one",
+        )
+    return versions.pop()
+
+
+def checked_idempotency_key(value: str | None) -> str | None:
+    """The ``Idempotency-Key`` header, validated; None when absent."""
+    if value is None:
+        return None
+    if not IDEMPOTENCY_KEY.fullmatch(value):
+        raise ProblemError(
+            400, "Invalid Idempotency-Key", f"Idempotency-Key: {IDEMPOTENCY_KEY_RULE}"
+        )
+    return value

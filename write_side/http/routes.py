@@ -1,0 +1,160 @@
+"""The command API: one route per command, each a thin translation of HTTP into a command.
+
+Routes hold no error handling (``write_side.http.errors`` maps errors once) and no rules (the
+handlers enforce them). Every success answers ``{order_id, version, position}`` with
+``ETag: "<version>"`` and ``X-Consistency-Token: <position>``.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+from uuid import UUID
+
+from fastapi import APIRouter, Path, Response, status
+
+from write_side.commands import (
+    AddItem,
+    CancelOrder,
+    ChangeShippingAddress,
+    CreateOrder,
+    NewItem,
+    OrderCommand,
+    PlaceOrder,
+    RecordPayment,
+    RemoveItem,
+    ShipOrder,
+    order_id_for_idempotency_key,
+)
+from write_side.handlers import CommandResult
+from write_side.http.deps import CommandBus, Context, CorrelationId, IdempotencyKey
+from write_side.http.docs import SUCCESS_HEADERS, problem_responses
+from write_side.http.models import (
+    SKU_PATTERN,
+    AddItemBody,
+    CancelOrderBody,
+    ChangeShippingAddressBody,
+    CommandAccepted,
+    CreateOrderBody,
+    RecordPaymentBody,
+    ShipOrderBody,
+)
+
+router = APIRouter(tags=["commands"])
+
+OrderId = Annotated[UUID, Path(description="the order's id")]
+SkuPath = Annotated[str, Path(pattern=SKU_PATTERN, description="the SKU to remove")]
+_ON_ORDER = problem_responses(400, 404, 409, 412, 413, 422, 503)
+_OK: dict[int | str, dict[str, Any]] = {200: {"headers": SUCCESS_HEADERS}}
+
+
+async def _send(bus: CommandBus, command: OrderCommand, response: Response) -> CommandAccepted:
+    result: CommandResult = await bus.dispatch(command)
+    response.headers["ETag"] = f'"{result.version}"'
+    response.headers["X-Consistency-Token"] = str(result.position)
+    return CommandAccepted(
+        order_id=result.order_id, version=result.version, position=result.position
+    )
+
+
+@router.post(
+    "/orders",
+    status_code=status.HTTP_201_CREATED,
+    responses={
+        201: {"headers": {**SUCCESS_HEADERS, "Location": {"description": "/orders/{order_id}"}}},
+        **problem_responses(400, 409, 413, 422, 503),
+    },
+)
+async def create_order(
+    body: CreateOrderBody,
+    response: Response,
+    bus: CommandBus,
+    idempotency_key: IdempotencyKey,
+    correlation: CorrelationId,
+) -> CommandAccepted:
+    """Create a draft order (with an Idempotency-Key the order id derives from the key)."""
+    order_id = order_id_for_idempotency_key(idempotency_key) if idempotency_key else uuid.uuid4()
+    command = CreateOrder(
+        order_id=order_id,
+        customer_id=body.customer_id,
+        currency=body.currency,
+        shipping_address=body.shipping_address,
+        items=[NewItem(**item.model_dump()) for item in body.items],
+        idempotency_key=idempotency_key,
+        correlation_id=correlation,
+    )
+    accepted = await _send(bus, command, response)
+    response.headers["Location"] = f"/orders/{accepted.order_id}"
+    return accepted
+
+
+@router.post("/orders/{order_id}/items", responses={**_OK, **_ON_ORDER})
+async def add_item(
+    order_id: OrderId, body: AddItemBody, response: Response, bus: CommandBus, context: Context
+) -> CommandAccepted:
+    """Add units of a SKU to a draft order (an SKU already on it gets the quantity added)."""
+    return await _send(
+        bus, AddItem(order_id=order_id, **body.model_dump(), **context.fields()), response
+    )
+
+
+@router.delete("/orders/{order_id}/items/{sku}", responses={**_OK, **_ON_ORDER})
+async def remove_item(
+    order_id: OrderId, sku: SkuPath, response: Response, bus: CommandBus, context: Context
+) -> CommandAccepted:
+    """Remove a SKU from a draft order."""
+    return await _send(bus, RemoveItem(order_id=order_id, sku=sku, **context.fields()), response)
+
+
+@router.put("/orders/{order_id}/shipping-address", responses={**_OK, **_ON_ORDER})
+async def change_shipping_address(
+    order_id: OrderId,
+    body: ChangeShippingAddressBody,
+    response: Response,
+    bus: CommandBus,
+    context: Context,
+) -> CommandAccepted:
+    """Replace the shipping address of a draft order."""
+    command = ChangeShippingAddress(
+        order_id=order_id, shipping_address=body.shipping_address, **context.fields()
+    )
+    return await _send(bus, command, response)
+
+
+@router.post("/orders/{order_id}/place", responses={**_OK, **_ON_ORDER})
+async def place_order(
+    order_id: OrderId, response: Response, bus: CommandBus, context: Context
+) -> CommandAccepted:
+    """Place a draft order that has at least one item; its lines and total are then fixed."""
+    return await _send(bus, PlaceOrder(order_id=order_id, **context.fields()), response)
+
+
+@router.post("/orders/{order_id}/payments", responses={**_OK, **_ON_ORDER})
+async def record_payment(
+    order_id: OrderId,
+    body: RecordPaymentBody,
+    response: Response,
+    bus: CommandBus,
+    context: Context,
+) -> CommandAccepted:
+    """Record the payment of a placed order (exactly the outstanding amount)."""
+    command = RecordPayment(order_id=order_id, amount=body.amount, **context.fields())
+    return await _send(bus, command, response)
+
+
+@router.post("/orders/{order_id}/ship", responses={**_OK, **_ON_ORDER})
+async def ship_order(
+    order_id: OrderId, body: ShipOrderBody, response: Response, bus: CommandBus, context: Context
+) -> CommandAccepted:
+    """Ship a paid order with the carrier's tracking number."""
+    command = ShipOrder(order_id=order_id, **body.model_dump(), **context.fields())
+    return await _send(bus, command, response)
+
+
+@router.post("/orders/{order_id}/cancel", responses={**_OK, **_ON_ORDER})
+async def cancel_order(
+    order_id: OrderId, body: CancelOrderBody, response: Response, bus: CommandBus, context: Context
+) -> CommandAccepted:
+    """Cancel an order that has not shipped (a paid one records the refund due)."""
+    command = CancelOrder(order_id=order_id, reason=body.reason, **context.fields())
+    return await _send(bus, command, response)
