@@ -27,7 +27,7 @@ def compose() -> dict[str, Any]:
 
 def test_compose_file_matches_the_compose_specification(compose: dict[str, Any]) -> None:
     schema = json.loads((Path(__file__).parent / "compose_spec.json").read_text())
-    jsonschema.validate(compose, schema)
+    jsonschema.Draft201909Validator(schema).validate(compose)
 
 
 def test_the_four_services_exist_with_pinned_images(compose: dict[str, Any]) -> None:
