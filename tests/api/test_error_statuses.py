@@ -184,7 +184,7 @@ async def test_an_invalid_create_is_422_naming_the_field(
         ("items", {"sku": "MUG"}, "body.quantity"),
         ("payments", {"amount": 12.5}, "body.amount"),
         ("payments", {"amount": "12"}, "body.amount"),
-        ("payments", {"amount": 0}, "body.amount"),
+        ("payments", {"amount": -1}, "body.amount"),
         ("ship", {"carrier": "DHL"}, "body.tracking_number"),
         ("cancel", {"reason": ""}, "body.reason"),
     ],

@@ -147,3 +147,21 @@ async def test_liveness_answers_200(client: httpx.AsyncClient) -> None:
     response = await client.get("/health/live")
     assert response.status_code == 200
     assert response.json() == {"status": "live"}
+
+
+async def test_an_order_of_free_items_is_paid_with_zero_and_shipped(
+    client: httpx.AsyncClient, event_store: EventStore
+) -> None:
+    free = {"sku": "SAMPLE-FREE", "quantity": 1, "unit_price": 0}
+    order_id = (await create(client, items=[free]))["order_id"]
+    assert_accepted(await client.post(f"/orders/{order_id}/place"), order_id)
+
+    paid = await client.post(f"/orders/{order_id}/payments", json={"amount": 0})
+    shipped = await client.post(
+        f"/orders/{order_id}/ship", json={"carrier": "DHL", "tracking_number": "FREE1"}
+    )
+
+    assert_accepted(paid, order_id)
+    assert_accepted(shipped, order_id)
+    types = [event.type for event in await stream_of(event_store, order_id)]
+    assert types[-2:] == ["PaymentReceived", "OrderShipped"]

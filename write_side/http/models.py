@@ -25,9 +25,11 @@ MinorUnits = Annotated[
     StrictInt,
     Field(ge=0, le=MAX_MINOR_UNITS, description="integer minor units (cents)", examples=[1250]),
 ]
-PositiveMinorUnits = Annotated[
+# Zero is a valid amount: an order of free items is paid with 0 (the domain checks it equals
+# the outstanding amount).
+PaymentMinorUnits = Annotated[
     StrictInt,
-    Field(gt=0, le=MAX_MINOR_UNITS * 1000, description="integer minor units", examples=[2500]),
+    Field(ge=0, le=MAX_MINOR_UNITS * 1000, description="integer minor units", examples=[2500]),
 ]
 Currency = Annotated[
     StrictStr, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code", examples=["EUR"])
@@ -89,7 +91,7 @@ class ChangeShippingAddressBody(_Body):
 
 
 class RecordPaymentBody(_Body):
-    amount: PositiveMinorUnits
+    amount: PaymentMinorUnits
 
 
 class ShipOrderBody(_Body):
