@@ -17,6 +17,8 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from shared.logging_setup import redact
+
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://orders.example/problems/"
 log = logging.getLogger(__name__)
@@ -61,8 +63,9 @@ def problem_response(request: Request, error: ProblemError) -> JSONResponse:
         "type": PROBLEM_TYPE_BASE + error.type,
         "title": error.title,
         "status": error.status,
-        "detail": error.detail,
-        "instance": request.url.path,
+        # Both may echo client or driver text: never let a secret through.
+        "detail": redact(error.detail),
+        "instance": redact(request.url.path),
         **error.extra,
     }
     return JSONResponse(
