@@ -81,7 +81,9 @@ def eventstore_server(db_path: Path, port: int = 0) -> ServerProcess:
 
 def mongo_server(db_path: Path | None, port: int = 0) -> ServerProcess:
     storage = ["--db", str(db_path)] if db_path is not None else ["--memory"]
-    return ServerProcess("embedded-mongo", [str(BIN / "embedded-mongo"), *storage, "--port", str(port)])
+    return ServerProcess(
+        "embedded-mongo", [str(BIN / "embedded-mongo"), *storage, "--port", str(port)]
+    )
 
 
 def external_uri(variable: str) -> str | None:
