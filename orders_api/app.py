@@ -1,33 +1,45 @@
 """The app factory: the composition root of the API process.
 
-``create_app`` is the only place that builds store clients (in the lifespan, which opens them
-and closes them again) and wires the buses. Stores passed in are used as they are and left open:
-their owner (a test, the benchmark) manages them.
+``create_app`` is the only place that builds store clients (in the lifespan, which waits for
+them with bounded retries, opens them and closes them again) and wires the buses, the
+read-your-writes watcher, the metrics and the background rebuilds (stopped before the stores
+close). Stores passed in are used as they are and left open: their owner (a test, the
+benchmark) manages them. The admin router is mounted only when ``ADMIN_TOKEN`` is set.
 """
 
 from __future__ import annotations
 
-import asyncio
+import contextlib
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import AsyncExitStack, asynccontextmanager
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI
+from fastapi.routing import APIRoute
 from starlette.types import ASGIApp
 
-from orders_api import health
+from orders_api import admin, health, metrics_route, projections
 from orders_api.errors import install_error_handlers
+from orders_api.metrics import ApiMetrics
 from orders_api.middleware import BodySizeLimitMiddleware, CorrelationIdMiddleware
 from orders_api.openapi import install_openapi
+from orders_api.rebuild_jobs import RebuildJobs
+from orders_api.request_metrics import RequestMetricsMiddleware
 from orders_api.settings import ApiSettings
+from projector.catalog import subscription_event_types
+from projector.projections import all_projections
+from projector.rebuild import RebuildOptions
 from read_side.bootstrap import build_query_bus
+from read_side.consistency import CheckpointWatcher
 from read_side.http import router as query_router
 from shared.document_store import DocumentStore
-from shared.errors import StoreUnavailable
 from shared.esdb_event_store import EsdbEventStore
 from shared.event_store import EventStore
+from shared.logging_setup import register_secret
 from shared.motor_document_store import MotorDocumentStore
+from shared.orders_events import build_order_event_registry
+from shared.startup import wait_for_store
 from write_side.handlers import build_command_bus
 from write_side.http import router as command_router
 
@@ -46,45 +58,70 @@ RFC 9457 `application/problem+json`.
 async def wait_until_reachable(
     name: str, ping: Callable[[], Awaitable[None]], budget_s: float
 ) -> None:
-    """Ping until the store answers, for at most ``budget_s``: start order must not matter."""
-    deadline = time.monotonic() + budget_s
-    attempt = 0
-    while True:
-        attempt += 1
-        try:
-            await ping()
-        except StoreUnavailable as error:
-            if time.monotonic() >= deadline:
-                log.error("%s still unreachable after %.0f s: %s", name, budget_s, error.reason)
-                raise
-            log.warning("waiting for %s (attempt %d): %s", name, attempt, error.reason)
-            await asyncio.sleep(min(2.0, 0.25 * attempt))
-        else:
-            log.info("%s reachable", name)
-            return
+    """Ping until the store answers, for at most ``budget_s`` (``shared.startup``); raises
+    ``StoreUnreachable`` (a ``StoreUnavailable``) when it does not."""
+    await wait_for_store(name, ping, budget_s)
 
 
 async def _open_event_store(settings: ApiSettings, stack: AsyncExitStack) -> EventStore:
     store = EsdbEventStore(settings.eventstore_uri)
-    await store.connect()
     stack.push_async_callback(store.close)
-    await wait_until_reachable("eventstore", store.ping, settings.startup_wait_s)
+    connected = False
+
+    async def reachable() -> None:
+        nonlocal connected
+        if not connected:  # builds the client (for esdb+discover:// it asks the gossip seeds)
+            await store.connect()
+            connected = True
+        await store.ping()
+
+    label = f"eventstore at {settings.eventstore_uri}"  # wait_for_store redacts credentials
+    await wait_for_store(label, reachable, settings.startup_wait_s)
     return store
 
 
 async def _open_document_store(settings: ApiSettings, stack: AsyncExitStack) -> DocumentStore:
     store = MotorDocumentStore(settings.mongo_uri, settings.mongo_database)
     stack.push_async_callback(store.close)
-    await wait_until_reachable("mongodb", store.ping, settings.startup_wait_s)
+    label = f"mongodb at {settings.mongo_uri} (database {settings.mongo_database})"
+    await wait_for_store(label, store.ping, settings.startup_wait_s)
     return store
 
 
+def _rebuild_jobs(
+    settings: ApiSettings, documents: DocumentStore, events: EventStore
+) -> RebuildJobs:
+    projections = all_projections()
+    return RebuildJobs(
+        documents,
+        events,
+        build_order_event_registry(),
+        event_types=subscription_event_types(projections),
+        options=RebuildOptions(
+            retire_grace_s=settings.projector_retire_grace_s, show_progress=False
+        ),
+    )
+
+
+def _register_secrets(settings: ApiSettings) -> None:
+    """Keep the admin token and any password inside a store URI out of every log line."""
+    if settings.admin_token is not None:
+        register_secret(settings.admin_token.get_secret_value())
+    for uri in (settings.eventstore_uri, settings.mongo_uri):
+        with contextlib.suppress(ValueError):
+            register_secret(urlsplit(uri).password)
+
+
 class OrdersApi(FastAPI):
-    """FastAPI with the correlation middleware outside Starlette's error middleware, so even an
-    unexpected 500 is logged with the request's correlation id and echoes it."""
+    """FastAPI with the correlation and metrics middlewares outside Starlette's error
+    middleware, so even an unexpected 500 is logged with the request's correlation id, echoes
+    it, and is counted."""
 
     def build_middleware_stack(self) -> ASGIApp:
-        return CorrelationIdMiddleware(super().build_middleware_stack())
+        inner = RequestMetricsMiddleware(
+            super().build_middleware_stack(), self.state.metrics, self.state.metered_routes
+        )
+        return CorrelationIdMiddleware(inner)
 
 
 def create_app(
@@ -94,6 +131,9 @@ def create_app(
     document_store: DocumentStore | None = None,
 ) -> FastAPI:
     """The API, wired to the given stores or (when None) to clients built from ``settings``."""
+    metrics = ApiMetrics()  # a registry per app: several apps in one process do not collide
+    _register_secrets(settings)
+    admin_state = "enabled" if settings.admin_token is not None else "disabled (no ADMIN_TOKEN)"
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -105,7 +145,13 @@ def create_app(
             app.state.command_bus = build_command_bus(
                 events, max_attempts=settings.command_max_attempts
             )
-            app.state.query_bus = build_query_bus(documents)
+            watcher = CheckpointWatcher(documents)
+            stack.push_async_callback(watcher.close)
+            metrics.waiting.set_function(lambda: watcher.waiting)
+            app.state.query_bus = build_query_bus(documents, watcher=watcher)
+            app.state.rebuild_jobs = _rebuild_jobs(settings, documents, events)
+            stack.push_async_callback(app.state.rebuild_jobs.close)  # before the stores close
+            log.info("stores reachable; admin endpoints %s", admin_state)
             yield
 
     app = OrdersApi(
@@ -115,6 +161,12 @@ def create_app(
         lifespan=lifespan,
     )
     app.state.settings = settings
+    app.state.metrics = metrics
+    app.state.metered_routes = [
+        route
+        for route in (*command_router.routes, *query_router.routes)
+        if isinstance(route, APIRoute)
+    ]
     # The read side cannot import these settings (it never imports orders_api): plain values.
     app.state.read_wait_ms_default = settings.read_wait_ms_default
     app.state.read_wait_ms_max = settings.read_wait_ms_max
@@ -122,6 +174,10 @@ def create_app(
     app.include_router(command_router)
     app.include_router(query_router)
     app.include_router(health.router)
+    app.include_router(projections.router)
+    app.include_router(metrics_route.router)
+    if settings.admin_token is not None:  # without a token the admin paths do not exist
+        app.include_router(admin.router)
     install_openapi(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     return app

@@ -1,4 +1,4 @@
-"""Dependencies of the API's own routes (health), as ``Annotated`` aliases.
+"""Dependencies of the API's own routes (health, projections, metrics, admin), as aliases.
 
 Each side's router has its own deps module (it must not import this package); everything they
 read is put on ``app.state`` by the app factory.
@@ -10,6 +10,8 @@ from typing import Annotated, cast
 
 from fastapi import Depends, Request
 
+from orders_api.metrics import ApiMetrics
+from orders_api.rebuild_jobs import RebuildJobs
 from orders_api.settings import ApiSettings
 from shared.document_store import DocumentStore
 from shared.event_store import EventStore
@@ -30,3 +32,17 @@ async def get_document_store(request: Request) -> DocumentStore:
 Settings = Annotated[ApiSettings, Depends(get_settings_of_app)]
 EventStoreDep = Annotated[EventStore, Depends(get_event_store)]
 DocumentStoreDep = Annotated[DocumentStore, Depends(get_document_store)]
+
+
+async def get_rebuild_jobs(request: Request) -> RebuildJobs:
+    return cast(RebuildJobs, request.app.state.rebuild_jobs)
+
+
+RebuildJobsDep = Annotated[RebuildJobs, Depends(get_rebuild_jobs)]
+
+
+async def get_metrics(request: Request) -> ApiMetrics:
+    return cast(ApiMetrics, request.app.state.metrics)
+
+
+MetricsDep = Annotated[ApiMetrics, Depends(get_metrics)]

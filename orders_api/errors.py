@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from shared.errors import StoreUnavailable
+from shared.logging_setup import redact
 from shared.problem_details import ProblemError, install_problem_handlers, problem_response
 from write_side.http import install_command_error_handlers
 
@@ -22,10 +23,10 @@ async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
         ProblemError(
             503,
             "Service unavailable",
-            f"{exc.store} unavailable: {exc.reason}; retry later",
+            redact(f"{exc.store} unavailable: {exc.reason}; retry later"),
             type_="store-unavailable",
             headers={"Retry-After": str(max(1, exc.retry_after_s))},
-            store=exc.store,
+            store=redact(exc.store),
         ),
     )
 

@@ -1,51 +1,139 @@
-"""Liveness and readiness probes."""
+"""Liveness and readiness probes.
+
+Ready means "this process can serve requests": both stores answer a ping within a short
+timeout. Projections are reported but do not decide readiness: lag only makes answers older
+(read-your-writes flags them stale), and a failed projection affects the queries it feeds, not
+the commands or the other queries; taking the API out of rotation or restarting it would fix
+neither. A failed projection turns ``status`` into ``degraded`` (still 200) with a warning that
+says how to resume it.
+"""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Literal
 
 from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
 
 from orders_api.deps import DocumentStoreDep, EventStoreDep
+from orders_api.ops_docs import NOT_READY, READY_EXAMPLE, ok
+from projector.status import ProjectionStatus, projection_statuses
+from shared.document_store import DocumentStore
 from shared.errors import StoreUnavailable
-from shared.problem_details import PROBLEM_JSON, Problem, ProblemError
+from shared.event_store import EventStoreReader
+from shared.logging_setup import redact
+from shared.problem_details import ProblemError
 
 router = APIRouter(prefix="/health", tags=["operations"])
+log = logging.getLogger(__name__)
 PING_TIMEOUT_S = 2.0
+# The projection report must not make a probe slow: a small counting bound, an overall limit.
+STATUS_TIMEOUT_S = 2.0
+COUNT_LIMIT = 200
+COUNT_TIMEOUT_S = 0.3
 
 
-@router.get("/live")
-async def live() -> dict[str, str]:
+class Liveness(BaseModel):
+    status: Literal["live"] = "live"
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"status": "live"}]})
+
+
+class ProjectionLag(BaseModel):
+    name: str
+    version: int
+    state: str
+    lag_events: int | None = Field(description="Approximate; see GET /projections")
+    lag_events_exact: bool
+    lag_seconds: float | None
+    error: str | None = Field(description="The failing event and error of a failed projection")
+
+
+class Readiness(BaseModel):
+    status: Literal["ready", "degraded"] = Field(
+        description="degraded: ready, but see warnings (a projection is failed, or its status "
+        "could not be read)"
+    )
+    checks: dict[str, str] = Field(description="Each store: ok, or why it is unavailable")
+    projections: list[ProjectionLag] | None = Field(
+        description="Lag of each projection (None when it could not be read in time)"
+    )
+    warnings: list[str]
+
+
+@router.get("/live", response_model=Liveness, responses=ok({"status": "live"}))
+async def live() -> Liveness:
     """The process is up (answers 200 whenever it can answer at all)."""
-    return {"status": "live"}
+    return Liveness()
 
 
-async def _check(name: str, ping: Any) -> tuple[str, str]:
+async def _check(name: str, ping: Callable[[], Awaitable[None]]) -> tuple[str, str]:
     try:
         await asyncio.wait_for(ping(), PING_TIMEOUT_S)
-    except (StoreUnavailable, TimeoutError) as error:
+    except TimeoutError:
+        return name, f"unavailable: no answer within {PING_TIMEOUT_S:g}s"
+    except StoreUnavailable as error:
+        return name, f"unavailable: {redact(error.reason)}"
+    except Exception as error:
         return name, f"unavailable: {type(error).__name__}"
     return name, "ok"
 
 
+def _lag(status: ProjectionStatus) -> ProjectionLag:
+    error = None
+    if status.error is not None:
+        e = status.error
+        error = f"failed on {e.event_type} {e.event_id} at position {e.position}: {e.error}"
+    return ProjectionLag(
+        name=status.name,
+        version=status.version,
+        state=status.state,
+        lag_events=status.lag_events,
+        lag_events_exact=status.lag_events_exact,
+        lag_seconds=status.lag_seconds,
+        error=redact(error) if error else None,
+    )
+
+
+async def projection_lags(
+    documents: DocumentStore, events: EventStoreReader
+) -> tuple[list[ProjectionLag] | None, list[str]]:
+    """Each projection's lag, and warnings about failed ones (or about the report itself)."""
+    try:
+        async with asyncio.timeout(STATUS_TIMEOUT_S):
+            statuses = await projection_statuses(
+                documents, events, count_limit=COUNT_LIMIT, count_timeout_s=COUNT_TIMEOUT_S
+            )
+    except TimeoutError:
+        return None, [f"projection status not read within {STATUS_TIMEOUT_S:g}s"]
+    except StoreUnavailable as error:
+        return None, [f"projection status unavailable: {redact(str(error))}"]
+    lags = [_lag(status) for status in statuses]
+    warnings = [
+        f"projection {lag.name} v{lag.version} {lag.error}; after fixing or inspecting it: "
+        f"POST /admin/projections/{lag.name}/dead-letters/park"
+        for lag in lags
+        if lag.error is not None
+    ]
+    return lags, warnings
+
+
 @router.get(
     "/ready",
-    responses={
-        503: {
-            "model": Problem,
-            "description": "a store cannot be reached; ``checks`` says which",
-            "content": {PROBLEM_JSON: {}},
-        }
-    },
+    response_model=Readiness,
+    responses={**ok(READY_EXAMPLE), **NOT_READY},
 )
-async def ready(events: EventStoreDep, documents: DocumentStoreDep) -> dict[str, Any]:
-    """Both stores answer a ping; 503 naming the one that does not."""
+async def ready(events: EventStoreDep, documents: DocumentStoreDep) -> Readiness:
+    """Both stores answer a ping (503 naming the one that does not); projector lag reported."""
     checks = dict(
         await asyncio.gather(_check("eventstore", events.ping), _check("mongodb", documents.ping))
     )
     failing = [name for name, state in checks.items() if state != "ok"]
     if failing:
+        log.warning("not ready: %s", ", ".join(f"{name} {checks[name]}" for name in failing))
         raise ProblemError(
             503,
             "Not ready",
@@ -53,4 +141,10 @@ async def ready(events: EventStoreDep, documents: DocumentStoreDep) -> dict[str,
             headers={"Retry-After": "1"},
             checks=checks,
         )
-    return {"status": "ready", "checks": checks}
+    projections, warnings = await projection_lags(documents, events)
+    return Readiness(
+        status="degraded" if warnings else "ready",
+        checks=checks,
+        projections=projections,
+        warnings=warnings,
+    )

@@ -59,12 +59,16 @@ class ApiSettings(BaseSettings):
     admin_token: SecretStr | None = None
     max_body_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 65536
     read_wait_ms_default: Annotated[int, Field(ge=0)] = 2000
-    read_wait_ms_max: Annotated[int, Field(ge=0, le=60_000)] = 10_000
+    # The read side never waits longer than 10 s (MAX_WAIT_MS); operators may lower it.
+    read_wait_ms_max: Annotated[int, Field(ge=0, le=10_000)] = 10_000
     startup_wait_s: Annotated[float, Field(ge=0, le=600)] = 60.0
     # Decide-append rounds a command may take before a conflict answers 409. Each lost round
     # means another command on the same order committed since this one read it, so with n
     # concurrent writers n rounds always suffice; 30 covers bursts well past 20 per order.
     command_max_attempts: Annotated[int, Field(ge=1, le=100)] = 30
+    # Rebuilds started over HTTP keep the version they replaced readable this long (the same
+    # variable as the projector's, so both kinds of rebuild behave alike).
+    projector_retire_grace_s: Annotated[float, Field(ge=0, le=3600)] = 10.0
 
     @field_validator("eventstore_uri")
     @classmethod

@@ -53,6 +53,7 @@ def parse_token(token: str | None) -> int | None:
 
 
 async def get_consistency(
+    request: Request,
     token: Annotated[
         str | None,
         Header(
@@ -64,14 +65,32 @@ async def get_consistency(
         ),
     ] = None,
     wait_ms: Annotated[
-        int,
+        int | None,
         QueryParam(
             ge=0,
-            le=MAX_WAIT_MS,
-            description="How long to wait for X-Consistency-Token, in milliseconds.",
+            description=f"How long to wait for X-Consistency-Token, in milliseconds "
+            f"(default {DEFAULT_WAIT_MS}, at most {MAX_WAIT_MS}; the operator may lower both "
+            f"with READ_WAIT_MS_DEFAULT and READ_WAIT_MS_MAX).",
         ),
-    ] = DEFAULT_WAIT_MS,
+    ] = None,
 ) -> Consistency:
+    state = request.app.state
+    maximum = int(getattr(state, "read_wait_ms_max", MAX_WAIT_MS))
+    if wait_ms is None:
+        wait_ms = min(int(getattr(state, "read_wait_ms_default", DEFAULT_WAIT_MS)), maximum)
+    elif wait_ms > maximum:
+        raise ProblemError(
+            422,
+            "Validation failed",
+            f"query.wait_ms: must be at most {maximum}",
+            errors=[
+                {
+                    "field": "query.wait_ms",
+                    "message": f"must be at most {maximum}",
+                    "type": "less_than_equal",
+                }
+            ],
+        )
     return Consistency(parse_token(token), wait_ms)
 
 

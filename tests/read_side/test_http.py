@@ -322,3 +322,24 @@ async def test_the_openapi_page_documents_every_query(client: httpx.AsyncClient)
         assert "422" in operation["responses"]
         names = {p["name"] for p in operation["parameters"]}
         assert {"X-Consistency-Token", "wait_ms"} <= names
+
+
+async def test_operator_wait_settings_bound_and_default_wait_ms(
+    document_store: DocumentStore, watcher: ObservedWatcher
+) -> None:
+    app = FastAPI()
+    install_problem_handlers(app)
+    app.include_router(router)
+    app.state.query_bus = build_query_bus(document_store, watcher=watcher)
+    app.state.read_wait_ms_default = 0
+    app.state.read_wait_ms_max = 500
+    report = "/reports/daily-sales?from=2026-01-01&to=2026-01-01"
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as http:
+        too_long = await http.get(report + "&wait_ms=501")
+        defaulted = await http.get(report, headers={"X-Consistency-Token": str(2**62)})
+
+    assert_problem(too_long, 422, "Validation failed")
+    assert defaulted.status_code == 200
+    assert defaulted.headers["X-Read-Model-Stale"] == "true"
