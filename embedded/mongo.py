@@ -12,6 +12,9 @@ import asyncio
 import signal
 import sys
 from pathlib import Path
+from typing import Any
+
+CLOSE_TIMEOUT_S = 3.0
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -47,7 +50,17 @@ async def serve(args: argparse.Namespace) -> None:
         print(f"embedded-mongo ready: {address.uri}", flush=True)
         await stop.wait()
     finally:
-        await server.close()
+        await _close(server)
+
+
+async def _close(server: Any) -> None:
+    """Stop within a bounded time: a process supervisor kills what lingers. Every write that
+    was acknowledged is already committed by SQLite; cleanup only releases resources."""
+    try:
+        async with asyncio.timeout(CLOSE_TIMEOUT_S):
+            await server.close()
+    except Exception as error:  # one line, never a traceback, at exit
+        print(f"embedded-mongo: shutdown cleanup incomplete: {error!r}", file=sys.stderr)
     print("embedded-mongo stopped", flush=True)
 
 
