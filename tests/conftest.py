@@ -8,11 +8,13 @@ database names (see ``unique``).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from shared.esdb_event_store import EsdbEventStore
+from shared.motor_document_store import MotorDocumentStore
 from tests.servers import eventstore_server, external_uri, mongo_server
 
 
@@ -58,3 +60,28 @@ def mongo_database_name() -> str:
 @pytest.fixture
 def tmp_db(tmp_path: Path) -> Path:
     return tmp_path / "events.sqlite"
+
+
+@pytest.fixture
+async def esdb_event_store(eventstore_uri: str) -> AsyncIterator[EsdbEventStore]:
+    """The esdbclient adapter, connected to the session's event store."""
+    store = EsdbEventStore(eventstore_uri)
+    await store.connect()
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+@pytest.fixture
+async def document_store(
+    mongo_uri: str, mongo_database_name: str
+) -> AsyncIterator[MotorDocumentStore]:
+    """The motor adapter on a database of the test's own, dropped afterwards."""
+    store = MotorDocumentStore(mongo_uri, mongo_database_name)
+    try:
+        yield store
+    finally:
+        for collection in await store.list_collections():
+            await store.drop_collection(collection)
+        await store.close()

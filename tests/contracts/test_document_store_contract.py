@@ -10,7 +10,6 @@ both servers.
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -346,14 +345,8 @@ def closed_port() -> int:
 
 class TestMotorDocumentStore(DocumentStoreContract):
     @pytest.fixture
-    async def store(self, mongo_uri: str, mongo_database_name: str) -> AsyncIterator[DocumentStore]:
-        store = MotorDocumentStore(mongo_uri, mongo_database_name)
-        try:
-            yield store
-        finally:
-            for name in await store.list_collections():
-                await store.drop_collection(name)
-            await store.close()
+    def store(self, document_store: MotorDocumentStore) -> DocumentStore:
+        return document_store
 
     async def test_unreachable_server_raises_store_unavailable(self) -> None:
         uri = f"mongodb://127.0.0.1:{closed_port()}/?directConnection=true"

@@ -175,11 +175,8 @@ class TestInMemoryEventStore(EventStoreContract):
 
 class TestEsdbEventStore(EventStoreContract):
     @pytest.fixture
-    async def store(self, eventstore_uri: str) -> AsyncIterator[EventStore]:
-        adapter = EsdbEventStore(eventstore_uri)
-        await adapter.connect()
-        yield adapter
-        await adapter.close()
+    def store(self, esdb_event_store: EsdbEventStore) -> EventStore:
+        return esdb_event_store
 
     async def test_unreachable_server_raises_store_unavailable(self) -> None:
         adapter = EsdbEventStore("esdb://127.0.0.1:1?Tls=false", retry_budget_s=0.5)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import pytest
 
 from shared.document_store import DocumentStore
@@ -11,11 +9,5 @@ from shared.motor_document_store import MotorDocumentStore
 
 
 @pytest.fixture
-async def store(mongo_uri: str, mongo_database_name: str) -> AsyncIterator[DocumentStore]:
-    store = MotorDocumentStore(mongo_uri, mongo_database_name)
-    try:
-        yield store
-    finally:
-        for name in await store.list_collections():
-            await store.drop_collection(name)
-        await store.close()
+def store(document_store: MotorDocumentStore) -> DocumentStore:
+    return document_store

@@ -1,5 +1,5 @@
-"""Fixtures of the read side's tests: a document store on a fresh database (random name, so no
-clean-up is needed and a real server that is not empty works too) and the observed watcher."""
+"""Fixtures of the read side's tests: the observed watcher (the document store on a database of
+the test's own comes from the root conftest)."""
 
 from __future__ import annotations
 
@@ -8,17 +8,7 @@ from collections.abc import AsyncIterator
 import pytest
 
 from shared.document_store import DocumentStore
-from shared.motor_document_store import MotorDocumentStore
 from tests.read_side.support import ObservedWatcher
-
-
-@pytest.fixture
-async def document_store(mongo_uri: str, mongo_database_name: str) -> AsyncIterator[DocumentStore]:
-    store = MotorDocumentStore(mongo_uri, mongo_database_name)
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 @pytest.fixture

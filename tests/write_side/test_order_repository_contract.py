@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import json
 import uuid
-from collections.abc import AsyncIterator
 from uuid import UUID
 
 import pytest
@@ -140,8 +139,5 @@ class TestOverInMemoryEventStore(OrderRepositoryContract):
 
 class TestOverEsdbEventStore(OrderRepositoryContract):
     @pytest.fixture
-    async def store(self, eventstore_uri: str) -> AsyncIterator[EventStore]:
-        adapter = EsdbEventStore(eventstore_uri)
-        await adapter.connect()
-        yield adapter
-        await adapter.close()
+    def store(self, esdb_event_store: EsdbEventStore) -> EventStore:
+        return esdb_event_store
