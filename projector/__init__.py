@@ -1,0 +1,10 @@
+"""The projector: builds MongoDB read models from the event log, outside the request path.
+
+- ``projection`` / ``projections/``: what a read model computes (pure code, event -> writes).
+- ``runner``: one filtered catch-up subscription, batches (``batching``), planning and bulk
+  writes (``dispatch``, ``failures``), checkpoints (``checkpoint_store``), outage retries.
+- ``daemon``: feeds the active version of every projection (``projector run``).
+- ``rebuild``: builds a new version next to the live one and switches (``version_registry``).
+- ``status``, ``dead_letters``: what operators (CLI, HTTP admin API) see and do.
+- ``cli`` / ``composition``: entry points; the only place that builds clients.
+"""

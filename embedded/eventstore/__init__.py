@@ -6,7 +6,8 @@ esdbclient (sync and async) uses it as it uses a single EventStoreDB 23.10 node 
 - `server`: the grpc.aio server and its services.
 - `streams_service`: Streams.Read/Append/BatchAppend/Delete/Tombstone; `append_answers` builds
   the append responses, `reads` the finite reads, `subscriptions` the catch-up subscriptions,
-  `filters` the `$all` filters, `wire` the protobuf conversions.
+  `read_batches` their pages (on reader threads), `read_encoding` the event messages as bytes,
+  `filters` the `$all` filters, `wire` the other protobuf conversions.
 - `cluster_services`: Gossip and PersistentSubscriptions.List.
 - `expected_revision`: the pure expected-revision and idempotency rules.
 - `event_store` (threads and commit notifications), `writer` (the one write connection),

@@ -19,7 +19,7 @@ from typing import Concatenate
 
 from embedded.eventstore.expected_revision import Expected
 from embedded.eventstore.records import ProposedEvent, WriteResult
-from embedded.eventstore.storage import LogReader, connect
+from embedded.eventstore.storage import LogReader, connect_reader
 from embedded.eventstore.writer import LogWriter
 
 READER_THREADS = 4
@@ -122,7 +122,7 @@ class EventStore:
     ) -> T:
         reader: LogReader | None = getattr(self._local, "reader", None)
         if reader is None:
-            connection = connect(self.path)
+            connection = connect_reader(self.path)
             with self._connections_lock:
                 self._reader_connections.append(connection)
             reader = LogReader(connection)

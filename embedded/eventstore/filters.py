@@ -13,22 +13,34 @@ from dataclasses import dataclass
 from esdbclient.protos.Grpc import streams_pb2
 
 from embedded.eventstore.errors import invalid_argument
-from embedded.eventstore.records import StoredEvent
 
 FilterOptions = streams_pb2.ReadReq.Options.FilterOptions
 
 # EventStoreDB's search window when the client asks for `count` instead of `max`.
 DEFAULT_WINDOW = 32
+# Answers remembered per filter: a log repeats a few event types and stream names many times.
+_MEMO_LIMIT = 4096
 
 
-@dataclass(frozen=True)
 class EventFilter:
-    by_stream_name: bool
-    pattern: re.Pattern[str] | None
-    prefixes: tuple[str, ...]
+    def __init__(
+        self, by_stream_name: bool, pattern: re.Pattern[str] | None, prefixes: tuple[str, ...]
+    ) -> None:
+        self.by_stream_name = by_stream_name
+        self.pattern = pattern
+        self.prefixes = prefixes
+        self._memo: dict[str, bool] = {}
 
-    def matches(self, event: StoredEvent) -> bool:
-        subject = event.stream if self.by_stream_name else event.event_type
+    def matches(self, stream: str, event_type: str) -> bool:
+        subject = stream if self.by_stream_name else event_type
+        answer = self._memo.get(subject)
+        if answer is None:
+            if len(self._memo) >= _MEMO_LIMIT:
+                self._memo.clear()
+            answer = self._memo[subject] = self._decide(subject)
+        return answer
+
+    def _decide(self, subject: str) -> bool:
         if self.pattern is not None:
             return self.pattern.search(subject) is not None
         return subject.startswith(self.prefixes) if self.prefixes else False
@@ -41,8 +53,8 @@ class FilterSpec:
     event_filter: EventFilter | None
     checkpoint_interval: int | None  # events scanned between checkpoints; None: no checkpoints
 
-    def matches(self, event: StoredEvent) -> bool:
-        return self.event_filter is None or self.event_filter.matches(event)
+    def matches(self, stream: str, event_type: str) -> bool:
+        return self.event_filter is None or self.event_filter.matches(stream, event_type)
 
 
 NO_FILTER = FilterSpec(None, None)

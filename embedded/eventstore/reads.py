@@ -1,6 +1,7 @@
 """Finite reads (`Streams.Read` with a count): one stream, or `$all`, either direction.
 
-Both page through SQLite from a cursor, so a read of the whole log never holds it in memory.
+Both page through SQLite from a cursor, so a read of the whole log never holds it in memory; each
+page is filtered and encoded on a reader thread (`read_batches`) and yielded as one list.
 Position rules: a stream read includes its start revision in both directions; an `$all` read
 forwards from P includes P, backwards from P excludes it. An `$all` filter applies before the
 count.
@@ -8,9 +9,8 @@ count.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import NamedTuple
 
 from esdbclient.protos.Grpc import streams_pb2
 
@@ -18,12 +18,13 @@ from embedded.eventstore import wire
 from embedded.eventstore.errors import invalid_argument, stream_deleted
 from embedded.eventstore.event_store import EventStore
 from embedded.eventstore.filters import FilterSpec, filter_spec
-from embedded.eventstore.records import LINK_EVENT_TYPE, StoredEvent
+from embedded.eventstore.read_batches import PAGE_SIZE, Batch, Encoder, all_batch, stream_batch
+from embedded.eventstore.records import StreamInfo
 from embedded.eventstore.storage import LogReader
 
-PAGE_SIZE = 256
 Options = streams_pb2.ReadReq.Options
 _LAST_POSITION = 2**63 - 1
+SMALL_PAGE = 32
 
 
 @dataclass(frozen=True)
@@ -83,78 +84,15 @@ def parse_read_request(request: streams_pb2.ReadReq) -> ReadRequest:
     )
 
 
-@dataclass(frozen=True)
-class PageItem:
-    """An event from the log, with the target it links to when links are resolved."""
-
-    event: StoredEvent
-    target: StoredEvent | None = None
-    is_link: bool = False
-
-    def message(self, structured_ids: bool) -> streams_pb2.ReadResp:
-        return wire.read_event(self.event, self.target, self.is_link, structured_ids)
-
-
-def with_links(reader: LogReader, events: Sequence[StoredEvent], resolve: bool) -> list[PageItem]:
-    """Pair each link event (`$>`, data "revision@stream") with its target when resolving."""
-    if not resolve:
-        return [PageItem(event) for event in events]
-    return [
-        PageItem(event, _link_target(reader, event), True)
-        if event.event_type == LINK_EVENT_TYPE
-        else PageItem(event)
-        for event in events
-    ]
-
-
-class ItemPage(NamedTuple):
-    items: list[PageItem]
-    more: bool  # the page stopped at a limit: read on from its last item
-
-
-def stream_page_items(
-    reader: LogReader, name: str, revision: int, *, forwards: bool, limit: int, resolve: bool
-) -> ItemPage:
-    page = reader.stream_page(name, revision, forwards, limit)
-    return ItemPage(with_links(reader, page.events, resolve), page.more)
-
-
-def all_page_items(
-    reader: LogReader,
-    position: int,
-    *,
-    forwards: bool,
-    inclusive: bool,
-    limit: int,
-    resolve: bool,
-) -> ItemPage:
-    page = reader.all_page(position, forwards, inclusive, limit)
-    return ItemPage(with_links(reader, page.events, resolve), page.more)
-
-
-def _link_target(reader: LogReader, link: StoredEvent) -> StoredEvent | None:
-    try:
-        revision_text, _, stream = link.data.decode("utf-8").partition("@")
-        revision = int(revision_text)
-    except ValueError:  # UnicodeDecodeError is a ValueError too
-        return None
-    info = reader.stream_info(stream)
-    if info.tombstoned or info.soft_deleted or revision < info.first_visible_revision():
-        return None
-    return reader.event_at(stream, revision)
-
-
-async def read_stream(
-    store: EventStore, request: ReadRequest
-) -> AsyncIterator[streams_pb2.ReadResp]:
+def _open_stream(
+    reader: LogReader, encoder: Encoder, request: ReadRequest
+) -> tuple[StreamInfo, Batch | None]:
+    """On a reader thread: the stream's row and the first page of the read (None: no page)."""
     name = request.stream
     assert name is not None and request.count is not None
-    info = await store.read(LogReader.stream_info, name)
-    if info.tombstoned:
-        raise stream_deleted(name)
-    if not info.exists or info.soft_deleted:
-        yield wire.stream_not_found(name)
-        return
+    info = reader.stream_info(name)
+    if info.tombstoned or not info.exists or info.soft_deleted:
+        return info, None
     first = info.first_visible_revision()
     if request.start == "at":
         cursor = request.point
@@ -164,28 +102,62 @@ async def read_stream(
         cursor = info.last_revision if not request.forwards else info.last_revision + 1
     if request.forwards:
         cursor = max(cursor, first)
+    if request.count <= 0 or cursor < first:
+        return info, None
+    limit = min(PAGE_SIZE, request.count)
+    return info, stream_batch(
+        reader, encoder, name, cursor, forwards=request.forwards, limit=limit, first=first
+    )
+
+
+async def read_stream(
+    store: EventStore, request: ReadRequest
+) -> AsyncIterator[list[streams_pb2.ReadResp | bytes]]:
+    """The messages of a stream read, a page at a time."""
+    name = request.stream
+    assert name is not None and request.count is not None
+    encoder = Encoder(request.resolve_links, request.structured_ids)
+    info, batch = await store.read(_open_stream, encoder, request)
+    if info.tombstoned:
+        raise stream_deleted(name)
+    if not info.exists or info.soft_deleted:
+        yield [wire.stream_not_found(name)]
+        return
+    first = info.first_visible_revision()
     remaining = request.count
-    while remaining > 0 and cursor >= first:
-        limit = min(PAGE_SIZE, remaining)
-        page = await store.read(
-            stream_page_items,
+    while batch is not None:
+        yield batch.messages
+        remaining -= len(batch.messages)
+        cursor = batch.last + (1 if request.forwards else -1)
+        if not batch.more or remaining <= 0 or cursor < first:
+            return
+        batch = await store.read(
+            stream_batch,
+            encoder,
             name,
             cursor,
             forwards=request.forwards,
-            limit=limit,
-            resolve=request.resolve_links,
+            limit=min(PAGE_SIZE, remaining),
+            first=first,
         )
-        for item in page.items:
-            if item.event.revision < first:
-                return
-            yield item.message(request.structured_ids)
-        remaining -= len(page.items)
-        if not page.more:
-            return
-        cursor = page.items[-1].event.revision + (1 if request.forwards else -1)
 
 
-async def read_all(store: EventStore, request: ReadRequest) -> AsyncIterator[streams_pb2.ReadResp]:
+def _page_limit(request: ReadRequest, remaining: int, first_page: bool) -> int:
+    """Rows to fetch for a page of an `$all` read.
+
+    Unfiltered, every row counts: no more than the read still wants. Filtered, any number of
+    rows may be skipped, so pages are full, except a first page for a few events (as
+    get_commit_position asks for one): the newest rows usually match, so it starts small.
+    """
+    if request.filter.event_filter is None:
+        return min(PAGE_SIZE, remaining)
+    return min(PAGE_SIZE, max(remaining, SMALL_PAGE)) if first_page else PAGE_SIZE
+
+
+async def read_all(
+    store: EventStore, request: ReadRequest
+) -> AsyncIterator[list[streams_pb2.ReadResp | bytes]]:
+    """The messages of an `$all` read, a page at a time."""
     assert request.count is not None
     if request.start == "at":
         cursor, inclusive = request.point, request.forwards
@@ -195,22 +167,22 @@ async def read_all(store: EventStore, request: ReadRequest) -> AsyncIterator[str
         cursor, inclusive = _LAST_POSITION, True
     if request.forwards == (request.start == "end") and request.start != "at":
         return  # forwards from the end, or backwards from the start: nothing to read
+    encoder = Encoder(request.resolve_links, request.structured_ids)
     remaining = request.count
+    first_page = True
     while remaining > 0:
-        page = await store.read(
-            all_page_items,
+        batch = await store.read(
+            all_batch,
+            encoder,
             cursor,
             forwards=request.forwards,
             inclusive=inclusive,
-            limit=PAGE_SIZE,
-            resolve=request.resolve_links,
+            limit=_page_limit(request, remaining, first_page),
+            wanted=remaining,
+            spec=request.filter,
         )
-        for item in page.items:
-            if request.filter.matches(item.event):
-                yield item.message(request.structured_ids)
-                remaining -= 1
-                if remaining == 0:
-                    return
-        if not page.more:
+        yield batch.messages
+        remaining -= len(batch.messages)
+        if not batch.more:
             return
-        cursor, inclusive = page.items[-1].event.position, False
+        cursor, inclusive, first_page = batch.last, False, False

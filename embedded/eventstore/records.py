@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from embedded.eventstore.expected_revision import NO_REVISION, TOMBSTONE_REVISION, StreamFacts
 
@@ -31,19 +32,18 @@ class ProposedEvent:
         return len(self.data) + len(self.custom_metadata) + 2 * len(self.event_type)
 
 
-@dataclass(frozen=True)
-class StoredEvent:
-    """An event in the log. Its commit and prepare positions are both `position`."""
-
-    position: int
-    stream: str
-    revision: int
-    event_id: str
-    event_type: str
-    is_json: bool
-    created: int  # .NET ticks (100 ns) since the Unix epoch
-    custom_metadata: bytes
-    data: bytes
+# An event in the log, as a row of `storage.EVENT_COLUMNS`: (position, stream, revision,
+# event_id, event_type, is_json, created, custom_metadata, data). Reads handle plain tuples, not
+# objects, because they pass tens of thousands of them per second straight to the encoder.
+# Its commit and prepare positions are both `position`; `created` is in .NET ticks (100 ns)
+# since the Unix epoch.
+EventRow = tuple[int, str, int, str, str, int, int, bytes, bytes]
+POSITION: Final = 0
+STREAM: Final = 1
+REVISION: Final = 2
+EVENT_TYPE: Final = 4
+CUSTOM_METADATA: Final = 7
+DATA: Final = 8
 
 
 @dataclass(frozen=True)

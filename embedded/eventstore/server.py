@@ -5,11 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import grpc.aio
-from esdbclient.protos.Grpc import gossip_pb2_grpc, persistent_pb2_grpc, streams_pb2_grpc
+from esdbclient.protos.Grpc import gossip_pb2_grpc, persistent_pb2_grpc
 
 from embedded.eventstore.cluster_services import GossipService, PersistentSubscriptionsService
 from embedded.eventstore.event_store import EventStore
-from embedded.eventstore.streams_service import StreamsService
+from embedded.eventstore.streams_service import StreamsService, add_streams_service
 
 MAX_MESSAGE_BYTES = 17 * 1024 * 1024  # what esdbclient accepts; grpcio's default is 4 MiB
 
@@ -57,7 +57,7 @@ async def start_server(store: EventStore, host: str, port: int) -> RunningServer
         raise BindError(str(error)) from error
     if bound == 0:
         raise BindError(f"cannot bind {address}")
-    streams_pb2_grpc.add_StreamsServicer_to_server(StreamsService(store), server)
+    add_streams_service(StreamsService(store), server)
     gossip_pb2_grpc.add_GossipServicer_to_server(GossipService(host, bound), server)
     persistent_pb2_grpc.add_PersistentSubscriptionsServicer_to_server(
         PersistentSubscriptionsService(), server

@@ -16,7 +16,14 @@ import sqlite3
 from pathlib import Path
 from typing import Any, NamedTuple
 
-from embedded.eventstore.records import METADATA_EVENT_TYPE, StoredEvent, StreamInfo, metastream_of
+from embedded.eventstore.records import (
+    CUSTOM_METADATA,
+    DATA,
+    METADATA_EVENT_TYPE,
+    EventRow,
+    StreamInfo,
+    metastream_of,
+)
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS events (
@@ -41,7 +48,8 @@ CREATE TABLE IF NOT EXISTS streams (
 ) WITHOUT ROWID;
 """
 
-_EVENT_COLUMNS = (
+# The columns of an `EventRow`, in its order.
+EVENT_COLUMNS = (
     "position, stream, revision, event_id, event_type, is_json, created, custom_metadata, data"
 )
 
@@ -51,7 +59,7 @@ PAGE_BYTES = 4 * 1024 * 1024
 
 
 class Page(NamedTuple):
-    events: list[StoredEvent]
+    rows: list[EventRow]
     more: bool  # stopped at its row or byte limit: there may be more after the last event
 
 
@@ -63,26 +71,19 @@ def connect(path: Path) -> sqlite3.Connection:
     return connection
 
 
+def connect_reader(path: Path) -> sqlite3.Connection:
+    """A connection for the reader threads; `query_only` makes a stray write fail loudly."""
+    connection = connect(path)
+    connection.execute("PRAGMA query_only = ON")
+    return connection
+
+
 def initialise(connection: sqlite3.Connection) -> None:
     """Switch the file to WAL and create the tables (idempotent)."""
     mode = connection.execute("PRAGMA journal_mode = WAL").fetchone()[0]
     if str(mode).lower() != "wal":
         raise RuntimeError(f"SQLite refused WAL mode (got {mode!r})")
     connection.executescript(SCHEMA)
-
-
-def _event(row: tuple[Any, ...]) -> StoredEvent:
-    return StoredEvent(
-        position=row[0],
-        stream=row[1],
-        revision=row[2],
-        event_id=row[3],
-        event_type=row[4],
-        is_json=bool(row[5]),
-        created=row[6],
-        custom_metadata=bytes(row[7]),
-        data=bytes(row[8]),
-    )
 
 
 class LogReader:
@@ -116,7 +117,7 @@ class LogReader:
             sql = "WHERE stream = ? AND revision >= ? ORDER BY revision ASC LIMIT ?"
         else:
             sql = "WHERE stream = ? AND revision <= ? ORDER BY revision DESC LIMIT ?"
-        return self._page(f"SELECT {_EVENT_COLUMNS} FROM events {sql}", (name, revision, limit))
+        return self._page(f"SELECT {EVENT_COLUMNS} FROM events {sql}", (name, revision, limit))
 
     def all_page(self, position: int, forwards: bool, inclusive: bool, limit: int) -> Page:
         """Events of `$all` from `position`, in the given direction."""
@@ -125,7 +126,7 @@ class LogReader:
         else:
             operator, order = ("<=" if inclusive else "<"), "DESC"
         return self._page(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE position {operator} ?"
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE position {operator} ?"
             f" ORDER BY position {order} LIMIT ?",
             (position, limit),
         )
@@ -135,24 +136,23 @@ class LogReader:
         limit = parameters[-1]
         cursor = self.connection.execute(sql, parameters)
         try:
-            events: list[StoredEvent] = []
+            rows: list[EventRow] = []
             size = 0
             for row in cursor:
-                event = _event(row)
-                events.append(event)
-                size += len(event.data) + len(event.custom_metadata)
-                if len(events) >= limit or size >= PAGE_BYTES:
-                    return Page(events, more=True)
-            return Page(events, more=False)
+                rows.append(row)
+                size += len(row[CUSTOM_METADATA]) + len(row[DATA])
+                if len(rows) >= limit or size >= PAGE_BYTES:
+                    return Page(rows, more=True)
+            return Page(rows, more=False)
         finally:
             cursor.close()  # ends the statement, so the read snapshot is released
 
-    def event_at(self, name: str, revision: int) -> StoredEvent | None:
-        row = self.connection.execute(
-            f"SELECT {_EVENT_COLUMNS} FROM events WHERE stream = ? AND revision = ?",
+    def event_at(self, name: str, revision: int) -> EventRow | None:
+        row: EventRow | None = self.connection.execute(
+            f"SELECT {EVENT_COLUMNS} FROM events WHERE stream = ? AND revision = ?",
             (name, revision),
         ).fetchone()
-        return None if row is None else _event(row)
+        return row
 
     def ids_from(self, name: str, revision: int, count: int) -> list[str]:
         rows = self.connection.execute(

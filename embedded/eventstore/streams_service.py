@@ -6,6 +6,7 @@ import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
+import grpc
 import grpc.aio
 from esdbclient.protos.Grpc import streams_pb2, streams_pb2_grpc
 
@@ -51,16 +52,18 @@ class StreamsService(streams_pb2_grpc.StreamsServicer):
     @guard_stream
     async def Read(
         self, request: streams_pb2.ReadReq, context: Context
-    ) -> AsyncIterator[streams_pb2.ReadResp]:
+    ) -> AsyncIterator[streams_pb2.ReadResp | bytes]:
+        """Responses come a page at a time; events are already encoded (see `read_encoding`)."""
         read = parse_read_request(request)
         if read.count is None:
-            messages = subscribe(self.store, read)
+            pages = subscribe(self.store, read)
         elif read.stream is not None:
-            messages = read_stream(self.store, read)
+            pages = read_stream(self.store, read)
         else:
-            messages = read_all(self.store, read)
-        async for message in messages:
-            yield message
+            pages = read_all(self.store, read)
+        async for page in pages:
+            for message in page:
+                yield message
 
     @guard_unary
     async def Append(
@@ -153,6 +156,44 @@ class StreamsService(streams_pb2_grpc.StreamsServicer):
         response = streams_pb2.TombstoneResp()
         _set_position(response, result)
         return response
+
+
+def _read_response_bytes(response: streams_pb2.ReadResp | bytes) -> bytes:
+    return response if isinstance(response, bytes) else response.SerializeToString()
+
+
+def add_streams_service(service: StreamsService, server: grpc.aio.Server) -> None:
+    """`streams_pb2_grpc.add_StreamsServicer_to_server`, except that Read sends bytes as is."""
+    handlers = {
+        "Read": grpc.unary_stream_rpc_method_handler(
+            service.Read,
+            request_deserializer=streams_pb2.ReadReq.FromString,
+            response_serializer=_read_response_bytes,
+        ),
+        "Append": grpc.stream_unary_rpc_method_handler(
+            service.Append,
+            request_deserializer=streams_pb2.AppendReq.FromString,
+            response_serializer=streams_pb2.AppendResp.SerializeToString,
+        ),
+        "Delete": grpc.unary_unary_rpc_method_handler(
+            service.Delete,
+            request_deserializer=streams_pb2.DeleteReq.FromString,
+            response_serializer=streams_pb2.DeleteResp.SerializeToString,
+        ),
+        "Tombstone": grpc.unary_unary_rpc_method_handler(
+            service.Tombstone,
+            request_deserializer=streams_pb2.TombstoneReq.FromString,
+            response_serializer=streams_pb2.TombstoneResp.SerializeToString,
+        ),
+        "BatchAppend": grpc.stream_stream_rpc_method_handler(
+            service.BatchAppend,
+            request_deserializer=streams_pb2.BatchAppendReq.FromString,
+            response_serializer=streams_pb2.BatchAppendResp.SerializeToString,
+        ),
+    }
+    name = "event_store.client.streams.Streams"
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(name, handlers),))
+    server.add_registered_method_handlers(name, handlers)
 
 
 def _target(

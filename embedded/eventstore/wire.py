@@ -9,12 +9,10 @@ from esdbclient.protos.Grpc import shared_pb2, streams_pb2
 
 from embedded.eventstore.errors import invalid_argument
 from embedded.eventstore.expected_revision import Expected, ExpectedState
-from embedded.eventstore.records import ProposedEvent, StoredEvent
+from embedded.eventstore.records import ProposedEvent
 
 JSON_CONTENT_TYPE = "application/json"
 BINARY_CONTENT_TYPE = "application/octet-stream"
-
-ReadEvent = streams_pb2.ReadResp.ReadEvent
 
 
 def stream_name(identifier: shared_pb2.StreamIdentifier) -> str:
@@ -57,19 +55,6 @@ def parse_uuid(message: shared_pb2.UUID) -> str:
     raise invalid_argument("Event id is required.")
 
 
-def uuid_message(event_id: str, structured: bool) -> shared_pb2.UUID:
-    if not structured:
-        return shared_pb2.UUID(string=event_id)
-    value = uuid.UUID(event_id).int
-    high, low = value >> 64, value & (2**64 - 1)
-    return shared_pb2.UUID(
-        structured=shared_pb2.UUID.Structured(
-            most_significant_bits=high - 2**64 if high >= 2**63 else high,
-            least_significant_bits=low - 2**64 if low >= 2**63 else low,
-        )
-    )
-
-
 def proposed_event(message: Any) -> ProposedEvent:
     """An AppendReq/BatchAppendReq ProposedMessage; `type` and `content-type` are required."""
     event_id = parse_uuid(message.id)
@@ -84,44 +69,6 @@ def proposed_event(message: Any) -> ProposedEvent:
         custom_metadata=bytes(message.custom_metadata),
         data=bytes(message.data),
     )
-
-
-def recorded_event(event: StoredEvent, structured: bool) -> ReadEvent.RecordedEvent:
-    return ReadEvent.RecordedEvent(
-        id=uuid_message(event.event_id, structured),
-        stream_identifier=shared_pb2.StreamIdentifier(stream_name=event.stream.encode("utf-8")),
-        stream_revision=event.revision,
-        prepare_position=event.position,
-        commit_position=event.position,
-        metadata={
-            "type": event.event_type,
-            "content-type": JSON_CONTENT_TYPE if event.is_json else BINARY_CONTENT_TYPE,
-            "created": str(event.created),
-        },
-        custom_metadata=event.custom_metadata,
-        data=event.data,
-    )
-
-
-def read_event(
-    original: StoredEvent, resolved: StoredEvent | None, is_link: bool, structured: bool
-) -> streams_pb2.ReadResp:
-    """One event as read: `original` is what the log holds at this place (maybe a link).
-
-    For a resolved link `resolved` is the target, or None when the target is gone, in which case
-    EventStoreDB sends the link alone and the client skips it.
-    """
-    if is_link:
-        message = ReadEvent(
-            link=recorded_event(original, structured), commit_position=original.position
-        )
-        if resolved is not None:
-            message.event.CopyFrom(recorded_event(resolved, structured))
-    else:
-        message = ReadEvent(
-            event=recorded_event(original, structured), commit_position=original.position
-        )
-    return streams_pb2.ReadResp(event=message)
 
 
 def checkpoint(position: int) -> streams_pb2.ReadResp:

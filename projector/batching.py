@@ -1,0 +1,163 @@
+"""Turn a subscription into batches: up to N events or T seconds, whichever comes first.
+
+A background task reads the subscription into a bounded queue, so the batcher can wait for the
+next item with a timeout without cancelling the subscription's iterator mid-read, and so a slow
+writer applies back-pressure instead of the log piling up in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from types import TracebackType
+
+from shared.event_store import CaughtUp, Checkpoint, RecordedEvent, SubscriptionItem
+
+
+class SubscriptionDropped(Exception):
+    """The subscription ended or failed; the runner resubscribes from its checkpoints."""
+
+
+@dataclass
+class Batch:
+    """Events in log order, the furthest server checkpoint seen, and whether the subscription
+    reported being caught up (everything stored so far delivered) within this batch."""
+
+    events: list[RecordedEvent] = field(default_factory=list)
+    checkpoint: int | None = None
+    caught_up: bool = False
+
+    def add(self, item: SubscriptionItem) -> None:
+        if isinstance(item, RecordedEvent):
+            self.events.append(item)
+        elif isinstance(item, Checkpoint):
+            self.checkpoint = max(self.checkpoint or 0, item.position)
+        elif isinstance(item, CaughtUp):
+            self.caught_up = True
+
+    @property
+    def empty(self) -> bool:
+        return not self.events and self.checkpoint is None and not self.caught_up
+
+    @property
+    def last_position(self) -> int | None:
+        """The furthest position this batch lets a checkpoint advance to."""
+        candidates = [
+            p for p in (self.checkpoint, self.events[-1].position if self.events else None) if p
+        ]
+        return max(candidates) if candidates else None
+
+
+@dataclass(frozen=True, slots=True)
+class _Failed:
+    error: BaseException
+
+
+_ENDED = object()
+
+
+class SubscriptionPump:
+    """Reads ``items`` into a bounded queue from a background task."""
+
+    def __init__(self, items: AsyncIterator[SubscriptionItem], capacity: int) -> None:
+        self._items = items
+        self._queue: asyncio.Queue[object] = asyncio.Queue(maxsize=max(capacity, 1))
+        self._task: asyncio.Task[None] | None = None
+
+    async def __aenter__(self) -> SubscriptionPump:
+        self._task = asyncio.create_task(self._run(), name="subscription-pump")
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            # esdbclient turns a cancelled read into the end of the subscription, so the task
+            # may go on to put an end marker into a full queue: drain until it is done.
+            while not self._task.done():
+                while not self._queue.empty():
+                    self._queue.get_nowait()
+                await asyncio.wait({self._task}, timeout=0.05)
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._task
+        aclose = getattr(self._items, "aclose", None)
+        if aclose is not None:
+            with contextlib.suppress(Exception):
+                await aclose()
+
+    async def _run(self) -> None:
+        try:
+            async for item in self._items:
+                await self._queue.put(item)
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            await self._queue.put(_Failed(error))
+            return
+        await self._queue.put(_ENDED)
+
+    async def next(self, wait_s: float, stop: asyncio.Event) -> SubscriptionItem | None:
+        """The next item; None when ``wait_s`` passed or ``stop`` was set first."""
+        try:
+            got = self._queue.get_nowait()
+        except asyncio.QueueEmpty:
+            got = await self._wait(wait_s, stop)
+            if got is None:
+                return None
+        if isinstance(got, _Failed):
+            raise SubscriptionDropped(f"{type(got.error).__name__}: {got.error}") from got.error
+        if got is _ENDED:
+            raise SubscriptionDropped("the subscription ended")
+        return got  # type: ignore[return-value]
+
+    async def _wait(self, wait_s: float, stop: asyncio.Event) -> object | None:
+        if stop.is_set():
+            return None
+        getter = asyncio.ensure_future(self._queue.get())
+        stopper = asyncio.ensure_future(stop.wait())
+        try:
+            await asyncio.wait(
+                {getter, stopper}, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            stopper.cancel()
+            if not getter.done():
+                getter.cancel()
+        if getter.done() and not getter.cancelled():
+            return getter.result()
+        return None
+
+
+async def batches(
+    pump: SubscriptionPump,
+    *,
+    size: int,
+    max_wait_s: float,
+    idle_s: float,
+    stop: asyncio.Event,
+) -> AsyncIterator[Batch]:
+    """Batches until ``stop`` is set. The batch in progress when it is set is still yielded
+    (finish the current batch); an empty batch is yielded after ``idle_s`` without items so
+    the caller can look around (registry changes, operator actions)."""
+    loop = asyncio.get_running_loop()
+    while not stop.is_set():
+        first = await pump.next(idle_s, stop)
+        batch = Batch()
+        if first is not None:
+            batch.add(first)
+            deadline = loop.time() + max_wait_s
+            while len(batch.events) < size and not batch.caught_up and not stop.is_set():
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    break
+                item = await pump.next(remaining, stop)
+                if item is None:
+                    break
+                batch.add(item)
+        yield batch

@@ -1,0 +1,63 @@
+"""Prometheus metrics of the daemon, served on ``PROJECTOR_METRICS_PORT`` (0 = off).
+
+Each ``ProjectorMetrics`` has its own registry, so several runners in one process (tests) do
+not collide on the global one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+
+from projector.batching import Batch
+from projector.checkpoint_store import Target
+
+
+class ProjectorMetrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.events = Counter(
+            "projector_events", "Events received from the subscription", registry=self.registry
+        )
+        self.batches = Counter("projector_batches", "Batches applied", registry=self.registry)
+        self.position = Gauge(
+            "projector_checkpoint_position",
+            "Checkpoint position of each projection version",
+            ["projection", "version"],
+            registry=self.registry,
+        )
+        self.failed = Gauge(
+            "projector_projection_failed",
+            "1 while the projection is stopped on a failing event",
+            ["projection"],
+            registry=self.registry,
+        )
+        self.outages = Counter(
+            "projector_store_outages",
+            "Times a store was unavailable (each retry counts)",
+            registry=self.registry,
+        )
+        self.available = Gauge(
+            "projector_stores_available",
+            "0 while the projector waits for an unavailable store",
+            registry=self.registry,
+        )
+        self.available.set(1)
+
+    def batch(self, batch: Batch, targets: Sequence[Target]) -> None:
+        self.available.set(1)
+        self.batches.inc()
+        self.events.inc(len(batch.events))
+        for target in targets:
+            self.position.labels(target.name, str(target.version)).set(target.position)
+            self.failed.labels(target.name).set(0 if target.accepting else 1)
+
+    def outage(self, reason: str) -> None:
+        self.available.set(0)
+        self.outages.inc()
+
+    def serve(self, port: int) -> None:
+        """Expose ``/metrics`` on ``port`` from a background thread (no-op for 0)."""
+        if port:
+            start_http_server(port, registry=self.registry)

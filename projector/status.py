@@ -1,0 +1,225 @@
+"""Where every projection stands: version, checkpoint, head, lag, state, rebuild progress.
+
+``projection_statuses`` reads the registry and checkpoint documents (MongoDB) and the head of
+the log (event store); ``projector status`` prints it and the API serves it at
+``GET /projections``. It only reads.
+
+Lag in events is counted, not guessed, when it is small: the events of the projection's types
+after its checkpoint are read (a filtered catch-up read, bounded by ``count_limit`` events and
+``count_timeout_s``). Beyond the bound it is extrapolated from how densely those events sat in
+the part read: positions are log offsets, not event counts. ``lag_events_exact`` says which.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from pydantic import BaseModel, Field
+
+from projector.checkpoint_store import CheckpointRecord, FailedEvent, State, load_checkpoints
+from projector.progress import log_fraction
+from projector.projection import Projection
+from projector.projections import all_projections
+from projector.version_registry import REBUILD_STALE_AFTER, RegistryEntry, read_entries
+from shared.document_store import DocumentStore
+from shared.errors import StoreUnavailable
+from shared.event_store import CaughtUp, EventStoreReader, RecordedEvent
+from shared.events import utc_now
+from shared.read_models import collection_name
+
+
+class RebuildStatus(BaseModel):
+    version: int
+    checkpoint_position: int
+    progress: float = Field(
+        description="How far through the log (by position, 0..1) the new version has read; "
+        "approximate, since positions are log offsets rather than event counts"
+    )
+    state: State
+    running: bool = Field(description="Whether a rebuild process is working on it right now")
+    error: FailedEvent | None = None
+
+
+class ProjectionStatus(BaseModel):
+    name: str
+    version: int = Field(description="The active version (the one queries read)")
+    collection: str
+    state: State = Field(
+        description="live, catching_up, failed (see error), store_unavailable (see reason), "
+        "stopped (the daemon exited cleanly), not_started; a rebuild in progress is under "
+        "'rebuilding'"
+    )
+    checkpoint_position: int
+    head_position: int | None = Field(
+        description="Position of the newest event of this projection's types (None when the "
+        "event store cannot be reached)"
+    )
+    lag_events: int | None = Field(
+        description="Approximate number of this projection's events not yet applied: counted "
+        "exactly up to a bound, extrapolated from position density beyond it"
+    )
+    lag_events_exact: bool
+    lag_seconds: float | None = Field(
+        description="0 when nothing is pending; otherwise the age of the oldest event not yet "
+        "applied (or, when unknown, of the last event applied)"
+    )
+    last_event_at: datetime | None = Field(description="Record time of the last event applied")
+    updated_at: datetime | None
+    error: FailedEvent | None = None
+    reason: str | None = Field(default=None, description="Why a store is unavailable")
+    rebuilding: RebuildStatus | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class PendingEvents:
+    count: int
+    exact: bool
+    oldest_recorded_at: datetime | None
+
+
+async def count_pending(
+    events: EventStoreReader,
+    after: int,
+    event_types: Sequence[str],
+    head: int,
+    *,
+    limit: int,
+    timeout_s: float,
+) -> PendingEvents:
+    """Events of ``event_types`` after ``after`` up to ``head`` (see the module docstring)."""
+    if head <= after or not event_types:
+        return PendingEvents(0, True, None)
+    count, last, oldest = 0, after, None
+    items = events.subscribe_all(after or None, event_types)
+    try:
+        async with asyncio.timeout(timeout_s):
+            async for item in items:
+                if isinstance(item, CaughtUp):
+                    last = head
+                    break
+                if isinstance(item, RecordedEvent):
+                    count += 1
+                    last = item.position
+                    oldest = oldest or item.recorded_at
+                    if item.position >= head or count >= limit:
+                        break
+    except TimeoutError:
+        pass
+    finally:
+        aclose = getattr(items, "aclose", None)
+        if aclose is not None:
+            with contextlib.suppress(Exception):
+                await aclose()
+    if last >= head:
+        return PendingEvents(count, True, oldest)
+    if count and last > after:
+        return PendingEvents(round(count * (head - after) / (last - after)), False, oldest)
+    return PendingEvents(max(count, 1), False, oldest)
+
+
+def _lag_seconds(
+    pending: PendingEvents | None, last_event_at: datetime | None, now: datetime
+) -> float | None:
+    if pending is not None and pending.count == 0:
+        return 0.0
+    since = (pending.oldest_recorded_at if pending else None) or last_event_at
+    return max((now - since).total_seconds(), 0.0) if since else None
+
+
+async def _head(events: EventStoreReader, event_types: Iterable[str]) -> int | None:
+    if not event_types:
+        return 0
+    try:
+        return await events.head_position(sorted(event_types))
+    except StoreUnavailable:
+        return None
+
+
+async def projection_statuses(
+    document_store: DocumentStore,
+    event_store: EventStoreReader,
+    projections: Sequence[Projection] | None = None,
+    *,
+    count_limit: int = 1000,
+    count_timeout_s: float = 2.0,
+) -> list[ProjectionStatus]:
+    """The status of every projection (``all_projections()`` unless given), in order."""
+    chosen = list(projections) if projections is not None else all_projections()
+    entries = await read_entries(document_store, [p.name for p in chosen])
+    ids = [collection_name(p.name, entries[p.name].active_version) for p in chosen]
+    ids += [
+        collection_name(name, entry.rebuilding_version)
+        for name, entry in entries.items()
+        if entry.rebuilding_version is not None
+    ]
+    records = await load_checkpoints(document_store, ids)
+    now = utc_now()
+    statuses = []
+    for projection in chosen:
+        entry = entries[projection.name]
+        collection = collection_name(projection.name, entry.active_version)
+        record = records.get(collection)
+        head = await _head(event_store, projection.event_types)
+        position = record.position if record else 0
+        pending = None
+        if head is not None:
+            with contextlib.suppress(StoreUnavailable):
+                pending = await count_pending(
+                    event_store,
+                    position,
+                    sorted(projection.event_types),
+                    head,
+                    limit=count_limit,
+                    timeout_s=count_timeout_s,
+                )
+        rebuilding = None
+        if entry.rebuilding_version is not None:
+            rebuild_id = collection_name(projection.name, entry.rebuilding_version)
+            rebuilding = _rebuild_status(
+                entry.rebuilding_version, records.get(rebuild_id), head, entry, now
+            )
+        statuses.append(
+            ProjectionStatus(
+                name=projection.name,
+                version=entry.active_version,
+                collection=collection,
+                state=record.state if record else "not_started",
+                checkpoint_position=position,
+                head_position=head,
+                lag_events=pending.count if pending else None,
+                lag_events_exact=pending.exact if pending else False,
+                lag_seconds=_lag_seconds(pending, record.last_event_at if record else None, now),
+                last_event_at=record.last_event_at if record else None,
+                updated_at=record.updated_at if record else None,
+                error=record.failure if record else None,
+                reason=record.reason if record else None,
+                rebuilding=rebuilding,
+            )
+        )
+    return statuses
+
+
+def _rebuild_status(
+    version: int,
+    record: CheckpointRecord | None,
+    head: int | None,
+    entry: RegistryEntry,
+    now: datetime,
+) -> RebuildStatus:
+    position = record.position if record else 0
+    beat = entry.rebuild_heartbeat_at
+    running = (
+        entry.rebuild_owner is not None and beat is not None and now - beat < (REBUILD_STALE_AFTER)
+    )
+    return RebuildStatus(
+        version=version,
+        checkpoint_position=position,
+        progress=log_fraction(position, 0, head) if head else 0.0,
+        state=record.state if record else "rebuilding",
+        running=running,
+        error=record.failure if record else None,
+    )

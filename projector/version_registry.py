@@ -1,0 +1,219 @@
+"""The projection registry: which version of each projection is active, which is being rebuilt.
+
+One document per projection in ``projection_registry``::
+
+    {_id: name, active_version, rebuilding_version?, rebuild_owner?, rebuild_heartbeat_at?,
+     retired_version?, switched_at?}
+
+The read side resolves ``active_version``; the daemon feeds only the active version; a rebuild
+claims ``rebuilding_version`` (with an owner and a heartbeat so two rebuilds of one projection
+cannot run at once) and switches ``active_version`` to it in one conditional update. The version
+switched away from is recorded as ``retired_version`` and dropped once a grace period has
+passed, so queries that resolved it just before the switch still read a complete model.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from projector.checkpoint_store import as_utc
+from shared.document_store import DeleteOne, DocumentStore, UpdateOne
+from shared.read_models import CHECKPOINTS, REGISTRY, collection_name
+
+# A rebuild whose owner has not written a heartbeat for this long is considered abandoned.
+REBUILD_STALE_AFTER = timedelta(seconds=30)
+
+
+class RebuildInProgress(Exception):
+    """Another live rebuild owns this projection's rebuilding version."""
+
+    def __init__(self, name: str, version: int | None) -> None:
+        self.name = name
+        self.version = version
+        super().__init__(f"projection {name!r}: a rebuild of version {version} is running")
+
+
+@dataclass(frozen=True, slots=True)
+class RegistryEntry:
+    name: str
+    active_version: int
+    rebuilding_version: int | None = None
+    rebuild_owner: str | None = None
+    rebuild_heartbeat_at: datetime | None = None
+    retired_version: int | None = None
+    switched_at: datetime | None = None
+
+
+def _optional_int(value: object) -> int | None:
+    return int(value) if isinstance(value, int) else None
+
+
+def parse_entry(document: dict[str, Any]) -> RegistryEntry:
+    return RegistryEntry(
+        name=str(document["_id"]),
+        active_version=int(document.get("active_version") or 1),
+        rebuilding_version=_optional_int(document.get("rebuilding_version")),
+        rebuild_owner=document.get("rebuild_owner"),
+        rebuild_heartbeat_at=as_utc(document.get("rebuild_heartbeat_at")),
+        retired_version=_optional_int(document.get("retired_version")),
+        switched_at=as_utc(document.get("switched_at")),
+    )
+
+
+async def ensure_entries(store: DocumentStore, names: Iterable[str]) -> dict[str, RegistryEntry]:
+    """The entries of ``names``, creating missing ones at version 1 (never touching others)."""
+    wanted = list(names)
+    ops = [
+        UpdateOne({"_id": name}, {"$setOnInsert": {"active_version": 1}}, upsert=True)
+        for name in wanted
+    ]
+    if ops:
+        await store.bulk_write(REGISTRY, ops)
+    return await read_entries(store, wanted)
+
+
+async def read_entries(store: DocumentStore, names: Iterable[str]) -> dict[str, RegistryEntry]:
+    wanted = list(names)
+    documents = await store.find(REGISTRY, {"_id": {"$in": wanted}})
+    found = {str(doc["_id"]): parse_entry(doc) for doc in documents}
+    return {name: found.get(name, RegistryEntry(name, 1)) for name in wanted}
+
+
+async def read_entry(store: DocumentStore, name: str) -> RegistryEntry:
+    return (await read_entries(store, [name]))[name]
+
+
+async def claim_rebuild(
+    store: DocumentStore, name: str, owner: str, now: datetime
+) -> tuple[int, bool]:
+    """Claim the rebuild of ``name`` for ``owner``: (version to build, True if resuming one).
+
+    An unfinished rebuild (interrupted, or its owner gone quiet) is taken over and resumed;
+    a live one raises ``RebuildInProgress``. The claim is a compare-and-set on what was read.
+    """
+    entry = (await ensure_entries(store, [name]))[name]
+    fields: dict[str, object] = {"rebuild_owner": owner, "rebuild_heartbeat_at": now}
+    if entry.rebuilding_version is not None:
+        alive = (
+            entry.rebuild_owner is not None
+            and entry.rebuild_heartbeat_at is not None
+            and now - entry.rebuild_heartbeat_at < REBUILD_STALE_AFTER
+        )
+        if alive and entry.rebuild_owner != owner:
+            raise RebuildInProgress(name, entry.rebuilding_version)
+        version, resumed = entry.rebuilding_version, True
+        condition: dict[str, object] = {
+            "rebuilding_version": version,
+            "rebuild_owner": entry.rebuild_owner,
+        }
+    else:
+        version = max(entry.active_version, entry.retired_version or 0) + 1
+        resumed = False
+        condition = {"active_version": entry.active_version, "rebuilding_version": None}
+        fields["rebuilding_version"] = version
+    await store.bulk_write(REGISTRY, [UpdateOne({"_id": name, **condition}, {"$set": fields})])
+    claimed = await read_entry(store, name)
+    if claimed.rebuild_owner != owner or claimed.rebuilding_version != version:
+        raise RebuildInProgress(name, claimed.rebuilding_version)
+    return version, resumed
+
+
+async def heartbeat(store: DocumentStore, name: str, owner: str, now: datetime) -> None:
+    await store.bulk_write(
+        REGISTRY,
+        [UpdateOne({"_id": name, "rebuild_owner": owner}, {"$set": {"rebuild_heartbeat_at": now}})],
+    )
+
+
+async def release_rebuild(store: DocumentStore, name: str, owner: str) -> None:
+    """Give up ownership but keep ``rebuilding_version``: the next rebuild resumes it."""
+    await store.bulk_write(
+        REGISTRY,
+        [
+            UpdateOne(
+                {"_id": name, "rebuild_owner": owner},
+                {"$unset": {"rebuild_owner": "", "rebuild_heartbeat_at": ""}},
+            )
+        ],
+    )
+
+
+async def switch_active(
+    store: DocumentStore, name: str, *, owner: str, old: int, new: int, now: datetime
+) -> bool:
+    """Make ``new`` the active version in one conditional update; False if it did not apply."""
+    await store.bulk_write(
+        REGISTRY,
+        [
+            UpdateOne(
+                {
+                    "_id": name,
+                    "active_version": old,
+                    "rebuilding_version": new,
+                    "rebuild_owner": owner,
+                },
+                {
+                    "$set": {"active_version": new, "retired_version": old, "switched_at": now},
+                    "$unset": {
+                        "rebuilding_version": "",
+                        "rebuild_owner": "",
+                        "rebuild_heartbeat_at": "",
+                    },
+                },
+            )
+        ],
+    )
+    entry = await read_entry(store, name)
+    return entry.active_version == new
+
+
+def retire_due(entry: RegistryEntry, now: datetime, grace: timedelta) -> bool:
+    return entry.retired_version is not None and (
+        entry.switched_at is None or now - entry.switched_at >= grace
+    )
+
+
+async def drop_old_versions(
+    store: DocumentStore, entry: RegistryEntry, now: datetime, grace: timedelta
+) -> list[int]:
+    """Drop versions below the active one (the retired one only after ``grace``).
+
+    Versions above the active one are never touched here: they may be a rebuild that is just
+    starting; a rebuild clears leftovers of its own version itself.
+    """
+    keep = {entry.active_version}
+    if entry.retired_version is not None and not retire_due(entry, now, grace):
+        keep.add(entry.retired_version)
+    pattern = re.compile(rf"^{re.escape(entry.name)}_v(\d+)$")
+    versions = {
+        int(match.group(1))
+        for name in await store.list_collections()
+        if (match := pattern.match(name))
+    }
+    checkpoints = await store.find(CHECKPOINTS, {"projection": entry.name})
+    versions |= {int(doc["version"]) for doc in checkpoints if isinstance(doc.get("version"), int)}
+    dropped = sorted(v for v in versions if v < entry.active_version and v not in keep)
+    for version in dropped:
+        await drop_version(store, entry.name, version)
+    if entry.retired_version is not None and entry.retired_version not in keep:
+        await store.bulk_write(
+            REGISTRY,
+            [
+                UpdateOne(
+                    {"_id": entry.name, "retired_version": entry.retired_version},
+                    {"$unset": {"retired_version": ""}},
+                )
+            ],
+        )
+    return dropped
+
+
+async def drop_version(store: DocumentStore, name: str, version: int) -> None:
+    """Remove a version's collection and its checkpoint document."""
+    collection = collection_name(name, version)
+    await store.drop_collection(collection)
+    await store.bulk_write(CHECKPOINTS, [DeleteOne({"_id": collection})])

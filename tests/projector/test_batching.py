@@ -1,0 +1,236 @@
+"""Batching and dispatch rules, without servers."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from datetime import UTC, datetime
+
+import pytest
+
+from projector.batching import Batch, SubscriptionDropped, SubscriptionPump, batches
+from projector.checkpoint_store import Target
+from projector.dispatch import HANDLER_ATTEMPTS, Dispatcher
+from projector.failures import write_or_find_culprit
+from projector.metrics import ProjectorMetrics
+from projector.progress import estimated_total_events, log_fraction
+from projector.projection import EventEnvelope, Projection
+from shared.document_store import UpdateOne, WriteOp
+from shared.errors import StoreUnavailable
+from shared.event_store import CaughtUp, Checkpoint, RecordedEvent, SubscriptionItem
+from shared.events import EventMetadata, EventRegistry
+from shared.orders_events import ItemRemoved, build_order_event_registry
+
+NOW = datetime(2024, 5, 1, tzinfo=UTC)
+
+
+def recorded(position: int, event_type: str = "ItemRemoved", sku: str = "A") -> RecordedEvent:
+    event = ItemRemoved(order_id=uuid.uuid4(), sku=sku)
+    return RecordedEvent(
+        event_id=uuid.uuid4(),
+        stream=f"order-{event.order_id}",
+        revision=0,
+        position=position,
+        type=event_type,
+        data=EventRegistry.serialize(event),
+        metadata=EventMetadata().to_json(),
+        recorded_at=NOW,
+    )
+
+
+class Feed:
+    """A subscription the test feeds by hand."""
+
+    def __init__(self) -> None:
+        self.queue: asyncio.Queue[SubscriptionItem | Exception] = asyncio.Queue()
+        self.closed = False
+
+    async def items(self) -> AsyncIterator[SubscriptionItem]:
+        try:
+            while True:
+                item = await self.queue.get()
+                if isinstance(item, Exception):
+                    raise item
+                yield item
+        finally:
+            self.closed = True
+
+
+async def take(stream: AsyncIterator[Batch]) -> Batch:
+    return await asyncio.wait_for(anext(stream), 5)
+
+
+async def test_batches_close_on_size_caught_up_time_and_stop() -> None:
+    feed = Feed()
+    stop = asyncio.Event()
+    for position in range(1, 6):
+        feed.queue.put_nowait(recorded(position))
+    async with SubscriptionPump(feed.items(), 10) as pump:
+        stream = batches(pump, size=3, max_wait_s=0.05, idle_s=0.05, stop=stop)
+        first = await take(stream)
+        assert [e.position for e in first.events] == [1, 2, 3]
+        second = await take(stream)  # two events, then the time limit
+        assert [e.position for e in second.events] == [4, 5]
+        idle = await take(stream)
+        assert idle.empty
+        feed.queue.put_nowait(recorded(6))
+        feed.queue.put_nowait(Checkpoint(position=9))
+        feed.queue.put_nowait(CaughtUp())
+        third = await take(stream)  # caught up closes the batch at once
+        assert (len(third.events), third.checkpoint, third.caught_up) == (1, 9, True)
+        assert third.last_position == 9
+    assert feed.closed
+
+
+class WatchedPump(SubscriptionPump):
+    """Tells when the batcher has taken an item (a batch is open)."""
+
+    def __init__(self, items: AsyncIterator[SubscriptionItem], capacity: int) -> None:
+        super().__init__(items, capacity)
+        self.handed = asyncio.Event()
+
+    async def next(self, wait_s: float, stop: asyncio.Event) -> SubscriptionItem | None:
+        item = await super().next(wait_s, stop)
+        if item is not None:
+            self.handed.set()
+        return item
+
+
+async def test_stop_hands_over_the_batch_in_hand_at_once() -> None:
+    feed = Feed()
+    stop = asyncio.Event()
+    feed.queue.put_nowait(recorded(10))
+    async with WatchedPump(feed.items(), 10) as pump:
+        # A batch would wait a minute for more events; the stop request cuts that short.
+        stream = batches(pump, size=100, max_wait_s=60, idle_s=60, stop=stop)
+        pending = asyncio.ensure_future(take(stream))
+        await asyncio.wait_for(pump.handed.wait(), 5)
+        stop.set()
+        batch = await pending
+        assert [e.position for e in batch.events] == [10]
+        with pytest.raises(StopAsyncIteration):
+            await take(stream)
+
+
+async def test_a_failing_subscription_surfaces_as_dropped() -> None:
+    feed = Feed()
+    feed.queue.put_nowait(RuntimeError("connection reset"))
+    async with SubscriptionPump(feed.items(), 10) as pump:
+        stream = batches(pump, size=3, max_wait_s=0.05, idle_s=0.05, stop=asyncio.Event())
+        with pytest.raises(SubscriptionDropped, match="connection reset"):
+            await take(stream)
+
+
+class Flaky(Projection):
+    name = "flaky"
+
+    def __init__(self, fail_sku: str) -> None:
+        super().__init__()
+        self.fail_sku = fail_sku
+        self.calls = 0
+        self.on(ItemRemoved, self._removed)
+
+    def _removed(self, envelope: EventEnvelope) -> Sequence[WriteOp]:
+        self.calls += 1
+        event = envelope.event
+        assert isinstance(event, ItemRemoved)
+        if event.sku == self.fail_sku:
+            raise ValueError("boom")
+        return (UpdateOne({"_id": event.sku}, {"$set": {"_position": envelope.position}}),)
+
+
+def dispatcher() -> Dispatcher:
+    return Dispatcher(None, build_order_event_registry(), lambda: NOW)  # type: ignore[arg-type]
+
+
+def test_events_at_or_below_the_checkpoint_are_skipped_and_checkpoints_advance() -> None:
+    target = Target(Flaky("never"), 1, position=20)
+    batch = Batch([recorded(10), recorded(20), recorded(30), recorded(40, "OrderShipped")])
+    batch.checkpoint = 55
+    [plan] = dispatcher().plan(batch, [target], {})
+    assert [item.event.position for item in plan.applied] == [30]
+    assert plan.outcome.position == 55
+    assert target.position == 20  # nothing changes before the runner saved it
+
+
+def test_a_failing_handler_stops_its_target_before_the_event() -> None:
+    projection = Flaky("BAD")
+    target = Target(projection, 1, position=0)
+    batch = Batch([recorded(10), recorded(20, sku="BAD"), recorded(30)])
+    batch.checkpoint = 99
+    [plan] = dispatcher().plan(batch, [target], {})
+    assert [item.event.position for item in plan.applied] == [10]
+    failure = plan.outcome.failure
+    assert failure is not None and failure.position == 20 and "boom" in failure.error
+    assert failure.event_id == batch.events[1].event_id and failure.attempts == HANDLER_ATTEMPTS
+    assert plan.outcome.position == 10 and plan.outcome.state == "failed"
+    assert projection.calls == 1 + HANDLER_ATTEMPTS
+
+
+def test_a_parked_event_is_skipped_when_it_still_fails() -> None:
+    target = Target(Flaky("BAD"), 1, position=0)
+    batch = Batch([recorded(10), recorded(20, sku="BAD"), recorded(30)])
+    [plan] = dispatcher().plan(batch, [target], {"flaky": frozenset({batch.events[1].event_id})})
+    assert [item.event.position for item in plan.applied] == [10, 30]
+    assert plan.outcome.failure is None and plan.outcome.position == 30
+
+
+def test_an_unreadable_event_fails_the_targets_that_handle_it() -> None:
+    target = Target(Flaky("never"), 1, position=0)
+    broken = dataclasses.replace(recorded(10), data=b"{not json")
+    [plan] = dispatcher().plan(Batch([broken]), [target], {})
+    assert plan.outcome.failure is not None
+    assert plan.outcome.failure.error.startswith("cannot read event")
+
+
+def test_progress_estimates_events_from_position_density() -> None:
+    assert log_fraction(50, 0, 200) == 0.25
+    assert log_fraction(10, 0, 0) == 1.0
+    assert estimated_total_events(0, 0, 0, 100) is None
+    assert estimated_total_events(100, 250, 0, 1000) == 400
+    assert estimated_total_events(100, 1000, 0, 900) == 100
+
+
+def test_metrics_follow_batches_and_outages() -> None:
+    metrics = ProjectorMetrics()
+    target = Target(Flaky("x"), 2, position=7)
+    metrics.batch(Batch([recorded(5), recorded(7)]), [target])
+    metrics.outage("eventstore unavailable")
+    value = metrics.registry.get_sample_value
+    assert value("projector_events_total") == 2
+    assert value("projector_checkpoint_position", {"projection": "flaky", "version": "2"}) == 7
+    assert value("projector_stores_available") == 0
+
+
+class RejectingStore:
+    """Records bulk writes; rejects any batch holding an operation on document "bad"."""
+
+    def __init__(self, outage: bool = False) -> None:
+        self.written: list[object] = []
+        self.outage = outage
+
+    async def bulk_write(self, collection: str, ops: Sequence[WriteOp]) -> None:
+        if self.outage:
+            raise StoreUnavailable("mongodb", "connection refused")
+        if any(isinstance(op, UpdateOne) and op.filter["_id"] == "bad" for op in ops):
+            raise ValueError("E11000 something MongoDB refuses")
+        self.written.extend(op.filter["_id"] for op in ops if isinstance(op, UpdateOne))
+
+
+def op(document_id: str) -> WriteOp:
+    return UpdateOne({"_id": document_id}, {"$set": {"x": 1}})
+
+
+async def test_a_rejected_write_is_pinned_on_its_event() -> None:
+    store = RejectingStore()
+    groups = [[op("a")], [], [op("bad")], [op("c")]]
+    culprit = await write_or_find_culprit(store, "c", groups)  # type: ignore[arg-type]
+    assert culprit is not None and culprit[0] == 2 and "refuses" in culprit[1]
+    assert store.written == ["a"]
+
+
+async def test_an_outage_is_not_blamed_on_an_event() -> None:
+    with pytest.raises(StoreUnavailable):
+        await write_or_find_culprit(RejectingStore(outage=True), "c", [[op("a")]])  # type: ignore[arg-type]

@@ -1,0 +1,227 @@
+"""Failures: a poison event stops only its projection until parked; outages are waited out."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from typing import Any
+
+from projector.dead_letters import NothingToPark, list_dead_letters, park_failed_event
+from projector.projection import EventEnvelope
+from projector.projections import CustomerSummaries, OrderViews
+from projector.status import projection_statuses
+from shared.document_store import DocumentStore, IndexSpec, WriteOp
+from shared.errors import StoreUnavailable
+from shared.esdb_event_store import EsdbEventStore
+from shared.event_store import SubscriptionItem
+from shared.orders_events import ItemAdded
+from shared.read_models import CHECKPOINTS, resolve_active
+from tests.conftest import unique
+from tests.fakes.event_store import InMemoryEventStore
+from tests.projector.support import (
+    Order,
+    append_orders,
+    checkpoint,
+    random_day,
+    running_daemon,
+    wait_for_position,
+    wait_until,
+)
+
+POISON_SKU = "POISON"
+
+
+class PoisonedSummaries(CustomerSummaries):
+    """Customer summaries whose handler raises on one SKU (a bug, or a bad event)."""
+
+    name = "poisoned_summaries"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.on(ItemAdded, self._item_added)
+
+    def _item_added(self, envelope: EventEnvelope) -> Sequence[WriteOp]:
+        event = envelope.event
+        assert isinstance(event, ItemAdded)
+        if event.sku == POISON_SKU:
+            raise ValueError(f"cannot handle {event.sku}")
+        return ()
+
+
+async def test_a_poison_event_stops_only_its_projection_until_parked(
+    event_store: EsdbEventStore, document_store: DocumentStore
+) -> None:
+    customer = unique("customer")
+    day = random_day()
+    before = await append_orders(event_store, [Order(customer)], day)
+    poison = Order(customer, "paid", skus=(POISON_SKU, "SKU-2"))
+    await append_orders(event_store, [poison], day, interleave=False)
+    after = await append_orders(event_store, [Order(customer, "cancelled")], day)
+    projections = [OrderViews(), PoisonedSummaries()]
+
+    async with running_daemon(event_store, document_store, projections):
+        await wait_for_position(document_store, after, ["order_views"])
+
+        async def failed() -> Any:
+            record = await checkpoint(document_store, "poisoned_summaries")
+            return record if record is not None and record.state == "failed" else None
+
+        record = await wait_until(failed, "the poisoned projection to fail")
+        assert record.failure is not None
+        stored = await event_store.read_stream(poison.stream)
+        assert record.failure.event_id == stored[1].event_id
+        assert record.failure.event_type == "ItemAdded"
+        assert record.failure.position == stored[1].position
+        assert "cannot handle POISON" in record.failure.error
+        assert record.failure.attempts == 3
+        assert before <= record.position < record.failure.position
+
+        statuses = {
+            s.name: s for s in await projection_statuses(document_store, event_store, projections)
+        }
+        assert statuses["order_views"].state == "live"
+        assert statuses["poisoned_summaries"].state == "failed"
+        assert statuses["poisoned_summaries"].error == record.failure
+        assert (statuses["poisoned_summaries"].lag_events or 0) > 0
+
+        # Still failed a while later: nothing is skipped on its own.
+        more = await append_orders(event_store, [Order(customer)], day)
+        await wait_for_position(document_store, more, ["order_views"])
+        still = await checkpoint(document_store, "poisoned_summaries")
+        assert still is not None and still.state == "failed" and still.position == record.position
+
+        parked = await park_failed_event(document_store, event_store, "poisoned_summaries")
+        assert [p.event_id for p in parked] == [record.failure.event_id]
+        assert parked[0].data is not None and POISON_SKU in parked[0].data
+        await wait_for_position(document_store, more, ["poisoned_summaries"])
+
+    letters = await list_dead_letters(document_store)
+    assert [(d.projection, d.event_id) for d in letters] == [
+        ("poisoned_summaries", record.failure.event_id)
+    ]
+    active = await resolve_active(document_store, "poisoned_summaries")
+    summary = await document_store.find_one(active.collection, {"_id": customer})
+    assert summary is not None and summary["order_count"] == 4
+    try:
+        await park_failed_event(document_store, event_store, "poisoned_summaries")
+    except NothingToPark:
+        pass
+    else:
+        raise AssertionError("parking a healthy projection should fail")
+
+
+class FlakyEventStore(InMemoryEventStore):
+    """An in-memory event store whose subscriptions fail while ``down`` is set."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.down = False
+
+    async def head_position(self, event_types: Sequence[str]) -> int:
+        if self.down:
+            raise StoreUnavailable("eventstore", "connection refused")
+        return await super().head_position(event_types)
+
+    async def subscribe_all(
+        self, after_position: int | None, event_types: Sequence[str]
+    ) -> AsyncIterator[SubscriptionItem]:
+        if self.down:
+            raise StoreUnavailable("eventstore", "connection refused")
+        async for item in super().subscribe_all(after_position, event_types):
+            if self.down:
+                raise StoreUnavailable("eventstore", "connection reset")
+            yield item
+
+
+async def test_an_event_store_outage_is_retried_and_visible_in_status(
+    document_store: DocumentStore,
+) -> None:
+    events = FlakyEventStore()
+    customer = unique("customer")
+    first = await append_orders(events, [Order(customer)], random_day())
+    async with running_daemon(events, document_store, [OrderViews()]):
+        await wait_for_position(document_store, first, ["order_views"])
+        events.down = True
+        second = await append_orders(events, [Order(customer)], random_day())
+
+        async def unavailable() -> Any:
+            record = await checkpoint(document_store, "order_views")
+            return record if record is not None and record.state == "store_unavailable" else None
+
+        record = await wait_until(unavailable, "the outage to show")
+        assert record.reason is not None and "eventstore" in record.reason
+        status = (await projection_statuses(document_store, events, [OrderViews()]))[0]
+        assert status.state == "store_unavailable" and status.head_position is None
+
+        events.down = False
+        await wait_for_position(document_store, second, ["order_views"])
+
+        async def live() -> bool:
+            record = await checkpoint(document_store, "order_views")
+            return record is not None and record.state == "live"
+
+        await wait_until(live, "the projection to be live again")
+
+
+class FlakyDocumentStore:
+    """Delegates to a real document store; writes to read models fail while ``down``."""
+
+    def __init__(self, inner: DocumentStore) -> None:
+        self.inner = inner
+        self.down = False
+        self.refused = 0
+        self.came_back = asyncio.Event()
+
+    async def bulk_write(self, collection: str, ops: Sequence[WriteOp]) -> None:
+        if self.down and collection != CHECKPOINTS:
+            self.refused += 1
+            raise StoreUnavailable("mongodb", "connection refused")
+        await self.inner.bulk_write(collection, ops)
+
+    async def find_one(self, collection: str, filter: Any) -> Any:
+        return await self.inner.find_one(collection, filter)
+
+    async def find(self, collection: str, filter: Any, **options: Any) -> Any:
+        return await self.inner.find(collection, filter, **options)
+
+    async def ensure_indexes(self, collection: str, indexes: Sequence[IndexSpec]) -> None:
+        await self.inner.ensure_indexes(collection, indexes)
+
+    async def drop_collection(self, collection: str) -> None:
+        await self.inner.drop_collection(collection)
+
+    async def list_collections(self) -> list[str]:
+        return await self.inner.list_collections()
+
+    async def ping(self) -> None:
+        await self.inner.ping()
+
+    async def close(self) -> None:
+        await self.inner.close()
+
+
+async def test_a_mongodb_outage_skips_nothing(
+    event_store: EsdbEventStore, document_store: DocumentStore
+) -> None:
+    flaky = FlakyDocumentStore(document_store)
+    customer = unique("customer")
+    first = await append_orders(event_store, [Order(customer)], random_day())
+    async with running_daemon(event_store, flaky, [OrderViews()]):  # type: ignore[arg-type]
+        await wait_for_position(document_store, first, ["order_views"])
+        flaky.down = True
+        orders = [Order(customer, "cancelled") for _ in range(5)]
+        last = await append_orders(event_store, orders, random_day())
+        await wait_until(lambda: _true_if(flaky.refused >= 3), "writes to be refused")
+        stuck = await checkpoint(document_store, "order_views")
+        assert stuck is not None and stuck.position < last
+        flaky.down = False
+        await wait_for_position(document_store, last, ["order_views"])
+
+    active = await resolve_active(document_store, "order_views")
+    for order in orders:
+        view = await document_store.find_one(active.collection, {"_id": str(order.order_id)})
+        assert view is not None and view["status"] == "cancelled"
+
+
+async def _true_if(condition: bool) -> bool:
+    return condition
