@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-CLOSE_TIMEOUT_S = 3.0
+DRAIN_TIMEOUT_S = 3.0
+CLOSE_TIMEOUT_S = 1.5
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -53,9 +54,28 @@ async def serve(args: argparse.Namespace) -> None:
         await _close(server)
 
 
+async def _drain(server: Any) -> None:
+    """Give connected clients up to DRAIN_TIMEOUT_S to finish and disconnect.
+
+    A supervisor stops every process at once (Ctrl-C under honcho): the projector then still
+    needs the database to save its last checkpoint, and the API to close its client cleanly.
+    Reads mongoeco's set of connection handlers; without it, closes at once.
+    """
+    handlers = getattr(server, "_handlers", None)
+    if not isinstance(handlers, set):
+        return
+    deadline = asyncio.get_running_loop().time() + DRAIN_TIMEOUT_S
+    while handlers:
+        remaining = deadline - asyncio.get_running_loop().time()
+        if remaining <= 0:
+            return
+        await asyncio.wait(tuple(handlers), timeout=remaining)
+
+
 async def _close(server: Any) -> None:
     """Stop within a bounded time: a process supervisor kills what lingers. Every write that
     was acknowledged is already committed by SQLite; cleanup only releases resources."""
+    await _drain(server)
     try:
         async with asyncio.timeout(CLOSE_TIMEOUT_S):
             await server.close()

@@ -12,10 +12,12 @@ import argparse
 import asyncio
 import json
 import logging
+import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import timedelta
+from typing import NoReturn
 
 from projector.catalog import pick, subscription_event_types
 from projector.composition import Stores, StoresUnreachable, open_stores
@@ -105,7 +107,7 @@ async def _run(settings: ProjectorSettings, projections: Sequence[Projection]) -
             retire_grace=timedelta(seconds=settings.projector_retire_grace_s),
             observer=metrics,
         )
-        log.info("projector stopped; checkpoints saved")
+        log.info("projector stopped")
         return 0
 
     return await _with_stores(settings, work)
@@ -239,8 +241,26 @@ def _dispatch(args: argparse.Namespace) -> int:
         return 2
 
 
+def _exit_now(code: int) -> NoReturn:
+    """Exit the daemon without joining driver threads.
+
+    Everything durable is done by now (checkpoints saved, or the cut-short batch left to be
+    re-delivered). A MongoDB that stopped at the same moment (Ctrl-C under honcho stops every
+    process at once) can leave pymongo's worker threads in server selection for seconds, and
+    interpreter shutdown would wait for them until the supervisor kills the process.
+    """
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    raise SystemExit(_dispatch(build_parser().parse_args(argv)))
+    args = build_parser().parse_args(argv)
+    code = _dispatch(args)
+    if args.command == "run":
+        _exit_now(code)
+    raise SystemExit(code)
 
 
 def rebuild_main(argv: Sequence[str] | None = None) -> None:

@@ -16,14 +16,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Coroutine, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from projector.batching import Batch
 from projector.checkpoint_store import State, Target, load_checkpoints, save_checkpoints
 from projector.projection import Projection
-from projector.runner import Decision, Runner, RunnerObserver, RunnerSettings
+from projector.runner import Decision, Runner, RunnerObserver, RunnerSettings, describe
 from projector.version_registry import (
     RegistryEntry,
     drop_old_versions,
@@ -40,6 +42,11 @@ from shared.read_models import collection_name
 
 log = logging.getLogger(__name__)
 RESUMABLE: frozenset[State] = frozenset({"not_started", "store_unavailable", "stopped"})
+# After a stop request the daemon gets this long to finish its batch, then this long to record
+# that it stopped: together under the 5 s a supervisor (honcho, docker) waits before SIGKILL,
+# even when the supervisor stops MongoDB at the same moment.
+STOP_GRACE_S = 2.5
+STOP_RECORD_TIMEOUT_S = 1.0
 
 
 class DaemonController:
@@ -206,8 +213,39 @@ async def run_daemon(
         clock=clock,
         observer=observer,
     )
-    await runner.run(controller)
+    await _run_until_stopped(runner.run(controller), stop)
+    # Recording "stopped" is a courtesy: the checkpoints of the last batch are already saved.
     try:
-        await controller.on_stop()
-    except StoreUnavailable as error:
-        log.warning("could not record the stop: %s", error)
+        async with asyncio.timeout(STOP_RECORD_TIMEOUT_S):
+            await controller.on_stop()
+    except (StoreUnavailable, TimeoutError) as error:
+        log.warning("could not record the stop: %s", describe(error))
+
+
+async def _run_until_stopped(run: Coroutine[Any, Any, None], stop: asyncio.Event) -> None:
+    """Run ``run``; once ``stop`` is set, give it STOP_GRACE_S to finish the current batch.
+
+    Cutting a batch short is safe: its checkpoint is not saved, so its events are delivered
+    again after a restart and, being conditional on ``_position``, apply exactly once.
+    """
+    task = asyncio.create_task(run)
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        if not task.done():
+            done, _ = await asyncio.wait({task}, timeout=STOP_GRACE_S)
+            if not done:
+                log.warning(
+                    "the last batch did not finish within %.1f s of the stop request; "
+                    "it will be delivered again on the next start",
+                    STOP_GRACE_S,
+                )
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+                return
+        task.result()
+    finally:
+        stopping.cancel()
+        if not task.done():
+            task.cancel()
