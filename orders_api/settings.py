@@ -6,56 +6,23 @@ what is expected; secrets (``ADMIN_TOKEN``, credentials inside URIs) are never e
 
 from __future__ import annotations
 
-import sys
 from functools import lru_cache
-from typing import Annotated, Literal, NoReturn, Self
-from urllib.parse import urlsplit
+from typing import Annotated, ClassVar, Self
 
-from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, field_validator, model_validator
 
-from shared.logging_setup import redact
-
-EVENTSTORE_SCHEMES = ("esdb", "esdb+discover")
-MONGO_SCHEMES = ("mongodb", "mongodb+srv")
-SECRET_FIELDS = frozenset({"admin_token"})
-URI_FIELDS = frozenset({"eventstore_uri", "mongo_uri"})
-# MongoDB database names: no path separators, dots, spaces, quotes or shell metacharacters.
-_MONGO_DATABASE = r'^[^/\\. "$*<>:|?\x00]{1,63}$'
+from shared.settings_base import StoreSettings, load_or_exit
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 
-def _check_uri(value: str, schemes: tuple[str, ...]) -> str:
-    try:
-        parts = urlsplit(value)
-    except ValueError as error:
-        raise ValueError(f"not a valid URI ({error})") from None
-    if parts.scheme not in schemes:
-        raise ValueError(f"scheme must be one of {', '.join(s + '://' for s in schemes)}")
-    if not parts.netloc or not parts.hostname:
-        raise ValueError("a host is required, e.g. " + schemes[0] + "://127.0.0.1")
-    try:
-        port = parts.port
-    except ValueError:
-        raise ValueError("the port must be a number from 1 to 65535") from None
-    if port == 0:
-        raise ValueError("the port must be a number from 1 to 65535")
-    return value
-
-
-class ApiSettings(BaseSettings):
+class ApiSettings(StoreSettings):
     """Everything the API process reads from its environment."""
 
-    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+    secret_fields: ClassVar[frozenset[str]] = frozenset({"admin_token"})
 
-    eventstore_uri: str = "esdb://127.0.0.1:2113?Tls=false"
-    mongo_uri: str = "mongodb://127.0.0.1:27017/?directConnection=true"
-    mongo_database: Annotated[str, Field(pattern=_MONGO_DATABASE)] = "orders"
     api_host: Annotated[str, Field(min_length=1, max_length=253)] = "127.0.0.1"
     api_port: Port = 8000
-    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
-    log_format: Literal["text", "json"] = "text"
     admin_token: SecretStr | None = None
     max_body_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 65536
     read_wait_ms_default: Annotated[int, Field(ge=0)] = 2000
@@ -69,26 +36,6 @@ class ApiSettings(BaseSettings):
     # Rebuilds started over HTTP keep the version they replaced readable this long (the same
     # variable as the projector's, so both kinds of rebuild behave alike).
     projector_retire_grace_s: Annotated[float, Field(ge=0, le=3600)] = 10.0
-
-    @field_validator("eventstore_uri")
-    @classmethod
-    def _eventstore_scheme(cls, value: str) -> str:
-        return _check_uri(value, EVENTSTORE_SCHEMES)
-
-    @field_validator("mongo_uri")
-    @classmethod
-    def _mongo_scheme(cls, value: str) -> str:
-        return _check_uri(value, MONGO_SCHEMES)
-
-    @field_validator("log_level", mode="before")
-    @classmethod
-    def _upper_level(cls, value: object) -> object:
-        return value.upper() if isinstance(value, str) else value
-
-    @field_validator("log_format", mode="before")
-    @classmethod
-    def _lower_format(cls, value: object) -> object:
-        return value.lower() if isinstance(value, str) else value
 
     @field_validator("admin_token", mode="before")
     @classmethod
@@ -113,24 +60,6 @@ class ApiSettings(BaseSettings):
         return self
 
 
-def describe_settings_error(error: ValidationError) -> str:
-    """One line per bad variable: its name, what is wrong and (unless secret) the value given."""
-    lines = ["invalid configuration:"]
-    for item in error.errors():
-        field = str(item["loc"][0]) if item["loc"] else ""
-        name = f"{field.upper()}: " if field else ""
-        message = str(item["msg"]).removeprefix("Value error, ")
-        given = item.get("input")
-        if field in SECRET_FIELDS or not field or isinstance(given, dict):
-            shown = ""
-        elif field in URI_FIELDS:
-            shown = f" (got {redact(str(given))!r})"
-        else:
-            shown = f" (got {given!r})"
-        lines.append(f"  {name}{message}{shown}")
-    return "\n".join(lines)
-
-
 def load_settings(**overrides: object) -> ApiSettings:
     """Read the environment; raises ValidationError (see ``describe_settings_error``)."""
     return ApiSettings(**overrides)  # type: ignore[arg-type]
@@ -138,15 +67,7 @@ def load_settings(**overrides: object) -> ApiSettings:
 
 def load_settings_or_exit(**overrides: object) -> ApiSettings:
     """Read the environment; on a bad value print which variables are wrong and exit 2."""
-    try:
-        return load_settings(**overrides)
-    except ValidationError as error:
-        _exit_with(describe_settings_error(error))
-
-
-def _exit_with(message: str) -> NoReturn:
-    print(f"orders-api: {message}", file=sys.stderr)
-    raise SystemExit(2)
+    return load_or_exit(ApiSettings, "orders-api", **overrides)
 
 
 @lru_cache(maxsize=1)

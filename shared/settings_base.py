@@ -1,0 +1,108 @@
+"""What every process's settings share: the two stores, logging, and clear start-up errors.
+
+Each process has its own pydantic-settings class deriving from ``StoreSettings``. A bad value
+stops the process at start-up (exit code 2) with one line per bad variable, naming it and saying
+what is expected; secrets and credentials inside URIs are never echoed.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated, ClassVar, Literal, NoReturn
+from urllib.parse import urlsplit
+
+from pydantic import Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from shared.logging_setup import redact
+
+EVENTSTORE_SCHEMES = ("esdb", "esdb+discover")
+MONGO_SCHEMES = ("mongodb", "mongodb+srv")
+URI_FIELDS = frozenset({"eventstore_uri", "mongo_uri"})
+# MongoDB database names: no path separators, dots, spaces, quotes or shell metacharacters.
+_MONGO_DATABASE = r'^[^/\\. "$*<>:|?\x00]{1,63}$'
+
+
+def check_uri(value: str, schemes: tuple[str, ...]) -> str:
+    """``value`` when it is a URI with one of ``schemes``, a host and a valid port."""
+    try:
+        parts = urlsplit(value)
+    except ValueError as error:
+        raise ValueError(f"not a valid URI ({error})") from None
+    if parts.scheme not in schemes:
+        raise ValueError(f"scheme must be one of {', '.join(s + '://' for s in schemes)}")
+    if not parts.netloc or not parts.hostname:
+        raise ValueError("a host is required, e.g. " + schemes[0] + "://127.0.0.1")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError("the port must be a number from 1 to 65535") from None
+    if port == 0:
+        raise ValueError("the port must be a number from 1 to 65535")
+    return value
+
+
+class StoreSettings(BaseSettings):
+    """The stores and logging; subclasses add their process's own settings."""
+
+    model_config = SettingsConfigDict(case_sensitive=False, extra="ignore", frozen=True)
+    secret_fields: ClassVar[frozenset[str]] = frozenset()
+
+    eventstore_uri: str = "esdb://127.0.0.1:2113?Tls=false"
+    mongo_uri: str = "mongodb://127.0.0.1:27017/?directConnection=true"
+    mongo_database: Annotated[str, Field(pattern=_MONGO_DATABASE)] = "orders"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+
+    @field_validator("eventstore_uri")
+    @classmethod
+    def _eventstore_scheme(cls, value: str) -> str:
+        return check_uri(value, EVENTSTORE_SCHEMES)
+
+    @field_validator("mongo_uri")
+    @classmethod
+    def _mongo_scheme(cls, value: str) -> str:
+        return check_uri(value, MONGO_SCHEMES)
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper_level(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @field_validator("log_format", mode="before")
+    @classmethod
+    def _lower_format(cls, value: object) -> object:
+        return value.lower() if isinstance(value, str) else value
+
+
+def describe_settings_error(
+    error: ValidationError, secret_fields: frozenset[str] = frozenset()
+) -> str:
+    """One line per bad variable: its name, what is wrong and (unless secret) the value given."""
+    lines = ["invalid configuration:"]
+    for item in error.errors():
+        field = str(item["loc"][0]) if item["loc"] else ""
+        name = f"{field.upper()}: " if field else ""
+        message = str(item["msg"]).removeprefix("Value error, ")
+        given = item.get("input")
+        if field in secret_fields or not field or isinstance(given, dict):
+            shown = ""
+        elif field in URI_FIELDS:
+            shown = f" (got {redact(str(given))!r})"
+        else:
+            shown = f" (got {given!r})"
+        lines.append(f"  {name}{message}{shown}")
+    return "\n".join(lines)
+
+
+def load_or_exit[S: StoreSettings](settings: type[S], program: str, **overrides: object) -> S:
+    """Read the environment; on a bad value print which variables are wrong and exit 2."""
+    try:
+        return settings(**overrides)  # type: ignore[arg-type]
+    except ValidationError as error:
+        exit_with(program, describe_settings_error(error, settings.secret_fields))
+
+
+def exit_with(program: str, message: str) -> NoReturn:
+    print(f"{program}: {message}", file=sys.stderr)
+    raise SystemExit(2)
