@@ -39,10 +39,14 @@ def new_key() -> str:
 
 
 @asynccontextmanager
-async def serve(app: FastAPI, seen: list[httpx.Response]) -> AsyncIterator[httpx.AsyncClient]:
-    """Run the app's lifespan and yield a client talking to it in-process."""
+async def serve(
+    app: FastAPI, seen: list[httpx.Response], timeout_s: float = 30
+) -> AsyncIterator[httpx.AsyncClient]:
+    """Run the app's lifespan and yield a client talking to it in-process; every response is
+    read and recorded in ``seen``."""
 
     async def record(response: httpx.Response) -> None:
+        await response.aread()
         seen.append(response)
 
     async with (
@@ -51,7 +55,7 @@ async def serve(app: FastAPI, seen: list[httpx.Response]) -> AsyncIterator[httpx
             transport=httpx.ASGITransport(app=app),
             base_url="http://orders.test",
             event_hooks={"response": [record]},
-            timeout=30,
+            timeout=timeout_s,
         ) as client,
     ):
         yield client

@@ -23,6 +23,7 @@ from projector.runner import RunnerSettings
 from shared.document_store import DocumentStore
 from shared.event_store import EventStore
 from shared.orders_events import build_order_event_registry
+from tests.api.support import serve
 
 WAIT_S = 30.0
 POLL_S = 0.02
@@ -56,21 +57,7 @@ async def api(
 ) -> AsyncIterator[tuple[FastAPI, httpx.AsyncClient]]:
     """The API over the given stores, its lifespan running, and an in-process client."""
     app = create_app(ApiSettings(**settings), event_store=events, document_store=documents)
-    recorded = seen if seen is not None else []
-
-    async def record(response: httpx.Response) -> None:
-        await response.aread()
-        recorded.append(response)
-
-    async with (
-        app.router.lifespan_context(app),
-        httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app),
-            base_url="http://orders.test",
-            event_hooks={"response": [record]},
-            timeout=WAIT_S,
-        ) as client,
-    ):
+    async with serve(app, seen if seen is not None else [], timeout_s=WAIT_S) as client:
         yield app, client
 
 

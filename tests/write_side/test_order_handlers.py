@@ -33,17 +33,6 @@ from write_side.errors import OrderNotFound, RuleViolation, VersionMismatch
 from write_side.handlers import CommandResult, OrderCommandHandler
 from write_side.repository import OrderRepository
 
-
-@pytest.fixture
-def store() -> InterferingStore:
-    return InterferingStore()
-
-
-@pytest.fixture
-def handle(store: InterferingStore) -> OrderCommandHandler:
-    return OrderCommandHandler(OrderRepository(store), max_backoff_s=0.01)
-
-
 # --- appends and results ---
 
 

@@ -25,18 +25,7 @@ from write_side.commands import (
 from write_side.domain.rules import Rule
 from write_side.errors import IdempotencyKeyReused
 from write_side.handlers import CommandResult, OrderCommandHandler
-from write_side.repository import OrderRepository, event_ids
-
-
-@pytest.fixture
-def store() -> InterferingStore:
-    return InterferingStore()
-
-
-@pytest.fixture
-def handle(store: InterferingStore) -> OrderCommandHandler:
-    return OrderCommandHandler(OrderRepository(store), max_backoff_s=0.01)
-
+from write_side.repository import event_ids
 
 # --- idempotency ---
 
