@@ -21,6 +21,13 @@ class ProjectorMetrics:
             "projector_events", "Events received from the subscription", registry=self.registry
         )
         self.batches = Counter("projector_batches", "Batches applied", registry=self.registry)
+        self.applied = Counter(
+            "projector_events_applied",
+            "Events each projection version has taken in (applied, or not its concern)",
+            ["projection", "version"],
+            registry=self.registry,
+        )
+        self._positions: dict[tuple[str, int], int] = {}
         self.position = Gauge(
             "projector_checkpoint_position",
             "Checkpoint position of each projection version",
@@ -50,6 +57,14 @@ class ProjectorMetrics:
         self.batches.inc()
         self.events.inc(len(batch.events))
         for target in targets:
+            key = (target.name, target.version)
+            # First batch of a run: counts from the batch's start (a version whose checkpoint
+            # was ahead of the others' skips a few events that then count once too many).
+            before = self._positions.get(key, -1)
+            if target.position > before:
+                taken = sum(1 for e in batch.events if before < e.position <= target.position)
+                self.applied.labels(target.name, str(target.version)).inc(taken)
+            self._positions[key] = target.position
             self.position.labels(target.name, str(target.version)).set(target.position)
             self.failed.labels(target.name).set(0 if target.accepting else 1)
 
