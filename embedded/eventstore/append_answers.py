@@ -70,10 +70,10 @@ def batch_deadline(options: streams_pb2.BatchAppendReq.Options, received: float)
     """The monotonic time by which the append must have started (None: no deadline)."""
     which = options.WhichOneof("deadline_option")
     if which == "deadline":
-        return received + options.deadline.seconds + options.deadline.nanos / 1e9
+        return float(received + options.deadline.seconds + options.deadline.nanos / 1e9)
     if which == "deadline_21_10_0":
         timestamp = options.deadline_21_10_0
-        remaining = timestamp.seconds + timestamp.nanos / 1e9 - time.time()
+        remaining = float(timestamp.seconds + timestamp.nanos / 1e9 - time.time())
         return received + remaining
     return None
 

@@ -23,7 +23,7 @@ from esdbclient.protos.Grpc import (
 from embedded.eventstore.errors import guard_unary
 from embedded.eventstore.writer import now_ticks
 
-Context = grpc.aio.ServicerContext
+type Context = grpc.aio.ServicerContext
 
 
 class GossipService(gossip_pb2_grpc.GossipServicer):
@@ -49,6 +49,7 @@ async def _unsupported(context: Context) -> NoReturn:
         grpc.StatusCode.UNIMPLEMENTED,
         "Persistent subscriptions are not supported by embedded-eventstore.",
     )
+    raise AssertionError("context.abort() raises")  # pragma: no cover
 
 
 class PersistentSubscriptionsService(persistent_pb2_grpc.PersistentSubscriptionsServicer):

@@ -33,7 +33,7 @@ from embedded.eventstore.reads import parse_read_request, read_all, read_stream
 from embedded.eventstore.records import ProposedEvent, WriteResult
 from embedded.eventstore.subscriptions import subscribe
 
-Context = grpc.aio.ServicerContext
+type Context = grpc.aio.ServicerContext
 
 
 @dataclass
