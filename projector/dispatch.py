@@ -1,22 +1,25 @@
-"""Apply one batch of events to a set of projection versions: plan, then write.
+"""Apply one batch of events to a set of projection versions: read, fold, then write.
 
-Planning is pure: each event is read once (deserialized and upcast) and offered to every target
-whose checkpoint is below its position; the target's projection turns it into write operations.
-Writing sends one bulk write per target collection. Nothing here touches checkpoints: the runner
-saves them only once the writes went through, so a crash in between re-delivers events whose
-operations are conditional on ``_position`` and change nothing the second time.
+For each target, the batch's events are read once (deserialized and upcast, whatever the number
+of targets) and the documents they affect are read with one query per collection. The events are
+then folded into those documents in log order, in memory: an event at or below a document's
+``_position`` was applied already (a re-delivery) and is skipped. Writing replaces each changed
+document once, compare-and-set on the ``_position`` it was read with (``compare_and_set``): a
+document that changed since it was read is never overwritten with stale state. Nothing here
+touches checkpoints: the runner saves them only once the writes went through, so a crash in between
+re-delivers events that each document then skips.
 
 A handler that raises is retried a few times (projections are pure code, so this mostly guards
-against flukes), then its target stops *before* that event with the failure recorded. Events an
-operator parked for that projection are skipped with a warning instead: they are on record in
-``dead_letters``.
+against flukes), then its target stops *before* that event with the failure recorded; what the
+events before it did is still written. Events an operator parked for that projection are skipped
+with a warning instead: they are on record in ``dead_letters``.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from uuid import UUID
@@ -25,31 +28,62 @@ from projector.batching import Batch
 from projector.checkpoint_store import FailedEvent, Target
 from projector.failures import write_or_find_culprit
 from projector.projection import EventEnvelope, Projection
-from shared.document_store import DocumentStore, WriteOp
+from shared.document_store import Document, DocumentStore, ReplaceOne, UpdateOne, WriteOp
 from shared.event_store import RecordedEvent
 from shared.events import EventMetadata, EventRegistry
 from shared.logging_setup import correlation_id
+from shared.read_models import POSITION_FIELD
 
 HANDLER_ATTEMPTS = 3
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
-class EventOps:
+class Change:
+    """One event's effect on one document: its ``_position`` before (None: no document) and
+    the document after."""
+
+    document_id: str
+    previous: int | None
+    document: Document
+
+    def op(self) -> WriteOp:
+        return compare_and_set(self.document_id, self.previous, self.document)
+
+
+@dataclass(frozen=True, slots=True)
+class Applied:
+    """An event the target took, and what it changed (None: nothing)."""
+
     event: RecordedEvent
-    ops: Sequence[WriteOp]
+    change: Change | None
+
+
+def compare_and_set(document_id: str, position: int | None, document: Document) -> WriteOp:
+    """Write ``document`` only while the stored one is still at ``position``.
+
+    None means there was no document: insert it unless one appeared since (``$setOnInsert``
+    leaves an existing document alone; a conditional upsert would do the same, but the
+    embedded MongoDB server takes over twice as long to insert that way). Otherwise replace it
+    only if its ``_position`` is unchanged: a document written since it was read matches
+    nothing and is left as it is.
+    """
+    if position is None:
+        fields = {key: value for key, value in document.items() if key != "_id"}
+        return UpdateOne({"_id": document_id}, {"$setOnInsert": fields}, upsert=True)
+    return ReplaceOne({"_id": document_id, POSITION_FIELD: position}, document)
 
 
 @dataclass
 class Plan:
-    """What one batch does to one target: the writes, and the progress once they are done."""
+    """What one batch does to one target: the changes, and the progress once they are written."""
 
     target: Target
     outcome: Target
-    applied: list[EventOps] = field(default_factory=list)
+    applied: list[Applied] = field(default_factory=list)
 
     def stop_at(self, index: int, failure: FailedEvent) -> None:
-        """Keep the writes before ``applied[index]``; the target fails on that event."""
+        """Keep the changes before ``applied[index]``; the target fails on that event."""
         kept = self.applied[:index]
         self.applied = kept
         previous = kept[-1].event.position if kept else self.target.position
@@ -60,6 +94,23 @@ class Plan:
             failure=failure,
             last_event_at=kept[-1].event.recorded_at if kept else self.target.last_event_at,
         )
+
+    def final_ops(self) -> list[WriteOp]:
+        """One replacement per changed document: its last state, conditional on the position
+        it was read with."""
+        firsts: dict[str, int | None] = {}
+        lasts: dict[str, Document] = {}
+        for item in self.applied:
+            change = item.change
+            if change is not None:
+                firsts.setdefault(change.document_id, change.previous)
+                lasts[change.document_id] = change.document
+        return [compare_and_set(key, firsts[key], lasts[key]) for key in lasts]
+
+    def event_ops(self) -> list[list[WriteOp]]:
+        """Per applied event, the replacement of the state it left (to find the event whose
+        document MongoDB refuses)."""
+        return [[] if item.change is None else [item.change.op()] for item in self.applied]
 
 
 class Decoder:
@@ -94,19 +145,40 @@ class Decoder:
         )
 
 
-def _handle(projection: Projection, envelope: EventEnvelope) -> tuple[Sequence[WriteOp], str, int]:
-    """The handler's operations; on failure, the last error and the attempts made."""
+def _handle(
+    projection: Projection, documents: Mapping[str, Document], envelope: EventEnvelope
+) -> tuple[Change | None, str, int]:
+    """What the handler changes; on failure, the last error and the attempts made."""
     error = ""
     token = correlation_id.set(envelope.metadata.correlation_id)
     try:
         for attempt in range(1, HANDLER_ATTEMPTS + 1):
             try:
-                return list(projection.apply(envelope)), "", attempt
+                return change_of(projection, documents, envelope), "", attempt
             except Exception as raised:
                 error = f"{type(raised).__name__}: {raised}"
     finally:
         correlation_id.reset(token)
-    return (), error, HANDLER_ATTEMPTS
+    return None, error, HANDLER_ATTEMPTS
+
+
+def change_of(
+    projection: Projection, documents: Mapping[str, Document], envelope: EventEnvelope
+) -> Change | None:
+    """What ``envelope`` changes among ``documents`` (by ``_id``; absent: no such document):
+    None if nothing, or if the document is at or past the event already."""
+    document_id = projection.document_id(envelope)
+    if document_id is None:
+        return None
+    document = documents.get(document_id)
+    previous = None if document is None else document.get(POSITION_FIELD)
+    if previous is not None and envelope.position <= previous:
+        return None  # applied already: a re-delivery
+    after = projection.apply(document, envelope)
+    if after is None:
+        return None
+    after = {**after, "_id": document_id, POSITION_FIELD: envelope.position}
+    return Change(document_id, previous, after)
 
 
 def failed_event(event: RecordedEvent, error: str, attempts: int, now: datetime) -> FailedEvent:
@@ -133,37 +205,75 @@ class Dispatcher:
         self._registry = registry
         self._clock = clock
 
-    def plan(
+    async def plan(
         self,
         batch: Batch,
         targets: Sequence[Target],
         parked: Mapping[str, frozenset[UUID]],
     ) -> list[Plan]:
+        """Read the documents the batch affects (one query per target collection) and fold the
+        batch into them. StoreUnavailable propagates (the batch is retried)."""
         decoder = Decoder(self._registry)
+        accepting = [target for target in targets if target.accepting]
+        loaded = await asyncio.gather(
+            *(
+                self._load(target, self._document_ids(batch, target, decoder))
+                for target in accepting
+            )
+        )
         return [
-            self._plan_one(batch, target, decoder, parked.get(target.name, frozenset()))
-            for target in targets
-            if target.accepting
+            self._plan_one(batch, target, decoder, parked.get(target.name, frozenset()), documents)
+            for target, documents in zip(accepting, loaded, strict=True)
         ]
 
-    def _plan_one(
-        self, batch: Batch, target: Target, decoder: Decoder, parked: frozenset[UUID]
-    ) -> Plan:
-        plan = Plan(target, replace(target))
-        outcome = plan.outcome
+    def _events_for(
+        self, batch: Batch, target: Target, decoder: Decoder
+    ) -> Iterable[tuple[RecordedEvent, EventEnvelope | str | None]]:
+        """The batch's events past the target's checkpoint; with their envelope if the target
+        handles their type."""
         handles = target.projection.event_types
         for event in batch.events:
             if event.position <= target.position:
                 continue  # already applied (a re-delivery, or the subscription started lower)
-            if event.type not in handles:
+            yield event, decoder.envelope(event) if event.type in handles else None
+
+    def _document_ids(self, batch: Batch, target: Target, decoder: Decoder) -> list[str]:
+        ids: dict[str, None] = {}
+        for _, envelope in self._events_for(batch, target, decoder):
+            if isinstance(envelope, EventEnvelope):
+                try:
+                    document_id = target.projection.document_id(envelope)
+                except Exception:  # the fold reports it, on this event
+                    continue
+                if document_id is not None:
+                    ids[document_id] = None
+        return list(ids)
+
+    async def _load(self, target: Target, ids: Sequence[str]) -> dict[str, Document]:
+        if not ids:
+            return {}
+        found = await self._store.find(target.collection, {"_id": {"$in": list(ids)}})
+        return {document["_id"]: document for document in found}
+
+    def _plan_one(
+        self,
+        batch: Batch,
+        target: Target,
+        decoder: Decoder,
+        parked: frozenset[UUID],
+        documents: dict[str, Document],
+    ) -> Plan:
+        plan = Plan(target, replace(target))
+        outcome = plan.outcome
+        for event, envelope in self._events_for(batch, target, decoder):
+            if envelope is None:
                 outcome.position = event.position
                 continue
-            envelope = decoder.envelope(event)
-            ops: Sequence[WriteOp]
+            change: Change | None
             if isinstance(envelope, str):
-                ops, error, attempts = (), envelope, 1
+                change, error, attempts = None, envelope, 1
             else:
-                ops, error, attempts = _handle(target.projection, envelope)
+                change, error, attempts = _handle(target.projection, documents, envelope)
             if error and event.event_id in parked:
                 log.warning(
                     "projection %s v%d: skipping parked event %s at %d (%s)",
@@ -178,7 +288,9 @@ class Dispatcher:
             if error:
                 plan.stop_at(len(plan.applied), failed_event(event, error, attempts, self._clock()))
                 return plan
-            plan.applied.append(EventOps(event, ops))
+            if change is not None:
+                documents[change.document_id] = change.document
+            plan.applied.append(Applied(event, change))
             outcome.position = event.position
             outcome.last_event_at = event.recorded_at
         if batch.checkpoint is not None and batch.checkpoint > outcome.position:
@@ -197,8 +309,9 @@ class Dispatcher:
             raise errors[0]
 
     async def _write_one(self, plan: Plan) -> None:
-        groups = [list(item.ops) for item in plan.applied]
-        culprit = await write_or_find_culprit(self._store, plan.target.collection, groups)
+        culprit = await write_or_find_culprit(
+            self._store, plan.target.collection, plan.final_ops(), plan.event_ops
+        )
         if culprit is not None:
             index, error = culprit
             event = plan.applied[index].event

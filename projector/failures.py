@@ -1,16 +1,17 @@
-"""Writing a target's operations, and finding the event to blame when MongoDB rejects them.
+"""Writing a target's documents, and finding the event to blame when MongoDB rejects them.
 
 ``StoreUnavailable`` is an outage, not a projection's fault: it propagates and the runner retries
-the whole batch with backoff. Any other error from a bulk write (an operation MongoDB refuses,
-e.g. a conflicting update) is retried briefly; if it persists, the operations are re-sent one
-event at a time, which is safe because every operation is conditional on ``_position``, until
-the event whose operations fail is found. The target then stops before that event.
+the whole batch with backoff. Any other error from a bulk write (a document MongoDB refuses) is
+retried briefly; if it persists, the documents are written again one event at a time, each state
+compare-and-set on the one before, until the event whose document fails is found. States already
+written (by the partial bulk write) are not written twice: their condition no longer matches.
+The target then stops before that event.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from tenacity import (
     AsyncRetrying,
@@ -38,14 +39,17 @@ async def _write(store: DocumentStore, collection: str, ops: Sequence[WriteOp]) 
 
 
 async def write_or_find_culprit(
-    store: DocumentStore, collection: str, groups: Sequence[Sequence[WriteOp]]
+    store: DocumentStore,
+    collection: str,
+    ops: Sequence[WriteOp],
+    by_event: Callable[[], Sequence[Sequence[WriteOp]]],
 ) -> tuple[int, str] | None:
-    """Write the operations of consecutive events (``groups``, one per event) in order.
+    """Write ``ops``, the batch's effect; if MongoDB refuses them, write ``by_event()`` (the
+    same effect as one group of operations per event, consecutive) in order instead.
 
     None when all were written; otherwise (index of the first group that cannot be written,
     the error). Groups before it are written; none after it is.
     """
-    ops = [op for group in groups for op in group]
     if not ops:
         return None
     try:
@@ -55,7 +59,7 @@ async def write_or_find_culprit(
         raise
     except Exception as error:
         log.warning("bulk write to %s failed (%s); retrying event by event", collection, error)
-    for index, group in enumerate(groups):
+    for index, group in enumerate(by_event()):
         if not group:
             continue
         try:

@@ -1,21 +1,29 @@
-"""What a projection is: pure code from one event to the write operations on its read model.
+"""What a projection is: pure code folding events into the documents of its read model.
 
-A projection knows nothing of subscriptions, batching, checkpoints or MongoDB clients; the
-runner does that. Handlers are keyed by event type and registered once per projection.
+Every event changes at most one document of a projection: ``document_id`` says which. A handler,
+keyed by event type and registered once, takes that document as it stands (None: there is none
+yet) and returns its new state, or None to leave it as it is. Handlers never change the document
+they are given (the dispatcher keeps it to compare-and-set on it, and retries a failed handler
+with it): they build a new one, sharing the parts they do not change.
+
+A projection knows nothing of subscriptions, batching, checkpoints or MongoDB; the dispatcher
+reads the documents a batch touches, folds the batch's events into them and writes each one
+back once, with ``_position`` set to the position of the last event applied to it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
 from uuid import UUID
 
-from shared.document_store import IndexSpec, WriteOp
+from shared.document_store import Document, IndexSpec
 from shared.events import Event, EventMetadata
 
-Handler = Callable[["EventEnvelope"], Sequence[WriteOp]]
+Handler = Callable[[Document | None, "EventEnvelope"], Document | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,14 +44,9 @@ class EventEnvelope:
         return self.metadata.occurred_at or self.recorded_at
 
 
-class Projection:
-    """Base of a read model. Subclasses set ``name`` and register handlers per event type.
-
-    Every operation a handler returns must be conditional on the document's ``_position``
-    being lower than ``envelope.position`` (and set it), so a re-delivered event changes
-    nothing. Operations name no collection: the runner applies them to the collection of the
-    projection version it is building.
-    """
+class Projection(ABC):
+    """Base of a read model. Subclasses set ``name``, say which document an event affects and
+    register a handler per event type."""
 
     name: ClassVar[str]
     indexes: ClassVar[tuple[IndexSpec, ...]] = ()
@@ -62,7 +65,12 @@ class Projection:
     def event_types(self) -> frozenset[str]:
         return frozenset(self._handlers)
 
-    def apply(self, envelope: EventEnvelope) -> Sequence[WriteOp]:
-        """The operations for one event; none for event types this projection ignores."""
+    @abstractmethod
+    def document_id(self, envelope: EventEnvelope) -> str | None:
+        """The ``_id`` of the one document ``envelope`` affects; None if it affects none."""
+
+    def apply(self, document: Document | None, envelope: EventEnvelope) -> Document | None:
+        """The document after ``envelope`` (without ``_position``, which the dispatcher sets);
+        None when the event leaves it unchanged or this projection ignores its type."""
         handler = self._handlers.get(envelope.event.event_type)
-        return handler(envelope) if handler is not None else ()
+        return handler(document, envelope) if handler is not None else None

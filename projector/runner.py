@@ -1,10 +1,11 @@
 """The runner: one catch-up subscription feeding a set of projection versions, batch by batch.
 
 A *session* subscribes to ``$all`` (filtered server-side to the controller's event types) from
-the lowest checkpoint among the targets still accepting events, then for each batch: plan and
-write the operations, save the checkpoints, and ask the controller what next (go on, restart
-the session because the set of targets changed, or finish). What the targets are and when to
-stop is the controller's business: the daemon and a rebuild are two controllers.
+the lowest checkpoint among the targets still accepting events, then for each batch: read the
+documents it affects, fold the events into them and write them back, save the checkpoints, and
+ask the controller what next (go on, restart the session because the set of targets changed, or
+finish). What the targets are and when to stop is the controller's business: the daemon and a
+rebuild are two controllers.
 
 Outages (``StoreUnavailable`` from either store, or the subscription dropping) end the session
 and start a new one from the saved checkpoints, with capped exponential backoff and jitter
@@ -222,8 +223,8 @@ class Runner:
         live_state: State,
         parked: dict[str, frozenset[UUID]],
     ) -> bool:
-        """Plan, write, save checkpoints; True if a checkpoint moved forward."""
-        plans = self._dispatcher.plan(batch, targets, parked)
+        """Read and fold, write, save checkpoints; True if a checkpoint moved forward."""
+        plans = await self._dispatcher.plan(batch, targets, parked)
         await self._dispatcher.write(plans)
         changed: list[Target] = []
         for plan in plans:

@@ -23,12 +23,11 @@ Refunds are not subtracted because ``OrderCancelled`` does not say in which curr
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any, get_args
 
 from projector.projection import EventEnvelope, Projection
-from projector.projections.operations import conditional_update, field_key, handle, insert_defaults
-from shared.document_store import WriteOp
+from projector.projections.operations import added, field_key, handle
+from shared.document_store import Document
 from shared.orders_events import (
     OrderCancelled,
     OrderCreated,
@@ -41,71 +40,88 @@ from shared.read_models import CUSTOMER_SUMMARIES
 
 STATUSES: tuple[str, ...] = get_args(OrderStatus)
 OPEN_STATUSES = frozenset({"draft", "placed", "paid"})
-DEFAULTS: dict[str, Any] = {
-    **{f"orders_by_status.{status}": 0 for status in STATUSES},
-    "order_count": 0,
-    "open_orders": 0,
-    "lifetime_paid": {},
-    "last_order_at": None,
-}
 
 
-def _moved(previous: str | None, status: str) -> dict[str, int]:
-    """Counter changes for one order moving from ``previous`` (None: new) to ``status``."""
-    if previous == status:
-        return {}
-    changes = {f"orders_by_status.{status}": 1}
-    if previous is not None:
-        changes[f"orders_by_status.{previous}"] = -1
-    opened = status in OPEN_STATUSES
-    was_open = previous in OPEN_STATUSES
-    if opened != was_open:
-        changes["open_orders"] = 1 if opened else -1
-    return changes
-
-
-def _summary(
-    customer_id: str, envelope: EventEnvelope, update: Mapping[str, Mapping[str, Any]]
-) -> tuple[WriteOp, ...]:
-    body = {
-        **update,
-        "$set": {
-            **update.get("$set", {}),
-            "customer_id": customer_id,
-            "updated_at": envelope.occurred_at,
-        },
+def _blank(customer_id: str) -> Document:
+    return {
+        "_id": customer_id,
+        "orders_by_status": dict.fromkeys(STATUSES, 0),
+        "order_count": 0,
+        "open_orders": 0,
+        "lifetime_paid": {},
+        "last_order_at": None,
     }
-    body["$setOnInsert"] = insert_defaults(DEFAULTS, body)
-    return (conditional_update(customer_id, envelope, body, upsert=True),)
 
 
-def on_created(event: OrderCreated, envelope: EventEnvelope) -> tuple[WriteOp, ...]:
-    return _summary(
+def _moved(
+    customer_id: str,
+    document: Document | None,
+    envelope: EventEnvelope,
+    previous: str | None,
+    status: str,
+    **fields: Any,
+) -> Document:
+    """The summary after one order moved from ``previous`` (None: new) to ``status``, with
+    ``fields`` changed too."""
+    summary = document if document is not None else _blank(customer_id)
+    by_status = summary.get("orders_by_status", {})
+    open_orders = summary.get("open_orders", 0)
+    if previous != status:
+        by_status = added(by_status, status, 1)
+        if previous is not None:
+            by_status = added(by_status, previous, -1)
+        opened = status in OPEN_STATUSES
+        if opened != (previous in OPEN_STATUSES):
+            open_orders += 1 if opened else -1
+    return {
+        **summary,
+        **fields,
+        "orders_by_status": by_status,
+        "open_orders": open_orders,
+        "customer_id": customer_id,
+        "updated_at": envelope.occurred_at,
+    }
+
+
+def on_created(event: OrderCreated, document: Document | None, envelope: EventEnvelope) -> Document:
+    last = document.get("last_order_at") if document is not None else None
+    return _moved(
         event.customer_id,
+        document,
         envelope,
-        {
-            "$inc": {**_moved(None, "draft"), "order_count": 1},
-            "$max": {"last_order_at": envelope.occurred_at},
-        },
+        None,
+        "draft",
+        order_count=(document or {}).get("order_count", 0) + 1,
+        last_order_at=envelope.occurred_at if last is None else max(last, envelope.occurred_at),
     )
 
 
-def on_placed(event: OrderPlaced, envelope: EventEnvelope) -> tuple[WriteOp, ...]:
-    return _summary(event.customer_id, envelope, {"$inc": _moved("draft", "placed")})
+def on_placed(event: OrderPlaced, document: Document | None, envelope: EventEnvelope) -> Document:
+    return _moved(event.customer_id, document, envelope, "draft", "placed")
 
 
-def on_payment(event: PaymentReceived, envelope: EventEnvelope) -> tuple[WriteOp, ...]:
-    paid = {f"lifetime_paid.{field_key(event.currency)}": event.amount}
-    return _summary(event.customer_id, envelope, {"$inc": {**_moved("placed", "paid"), **paid}})
+def on_payment(
+    event: PaymentReceived, document: Document | None, envelope: EventEnvelope
+) -> Document:
+    paid = (document or {}).get("lifetime_paid", {})
+    return _moved(
+        event.customer_id,
+        document,
+        envelope,
+        "placed",
+        "paid",
+        lifetime_paid=added(paid, field_key(event.currency), event.amount),
+    )
 
 
-def on_shipped(event: OrderShipped, envelope: EventEnvelope) -> tuple[WriteOp, ...]:
-    return _summary(event.customer_id, envelope, {"$inc": _moved("paid", "shipped")})
+def on_shipped(event: OrderShipped, document: Document | None, envelope: EventEnvelope) -> Document:
+    return _moved(event.customer_id, document, envelope, "paid", "shipped")
 
 
-def on_cancelled(event: OrderCancelled, envelope: EventEnvelope) -> tuple[WriteOp, ...]:
-    changes = _moved(event.previous_status, "cancelled")
-    return _summary(event.customer_id, envelope, {"$inc": changes})
+def on_cancelled(
+    event: OrderCancelled, document: Document | None, envelope: EventEnvelope
+) -> Document:
+    return _moved(event.customer_id, document, envelope, event.previous_status, "cancelled")
 
 
 class CustomerSummaries(Projection):
@@ -118,3 +134,7 @@ class CustomerSummaries(Projection):
         handle(self, PaymentReceived, on_payment)
         handle(self, OrderShipped, on_shipped)
         handle(self, OrderCancelled, on_cancelled)
+
+    def document_id(self, envelope: EventEnvelope) -> str | None:
+        customer_id = getattr(envelope.event, "customer_id", None)
+        return None if customer_id is None else str(customer_id)

@@ -25,23 +25,14 @@ that day.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import UTC
 from typing import Any
 
 from projector.projection import EventEnvelope, Projection
-from projector.projections.operations import conditional_update, field_key, handle, insert_defaults
-from shared.document_store import WriteOp
+from projector.projections.operations import added, field_key, handle
+from shared.document_store import Document
 from shared.orders_events import OrderPlaced, PaymentReceived
 from shared.read_models import DAILY_SALES
-
-DEFAULTS: dict[str, Any] = {
-    "orders_placed": 0,
-    "placed_value": {},
-    "payments_received": 0,
-    "revenue": {},
-    "skus": {},
-}
 
 
 def day_of(envelope: EventEnvelope) -> str:
@@ -52,38 +43,56 @@ def sku_key(currency: str, sku: str) -> str:
     return field_key(f"{currency}:{sku}")
 
 
-def _day(envelope: EventEnvelope, update: Mapping[str, Mapping[str, Any]]) -> tuple[WriteOp, ...]:
+def _day(document: Document | None, envelope: EventEnvelope, **fields: Any) -> Document:
     day = day_of(envelope)
-    body = {
-        **update,
-        "$set": {**update.get("$set", {}), "day": day, "updated_at": envelope.occurred_at},
+    blank: Document = {
+        "_id": day,
+        "orders_placed": 0,
+        "placed_value": {},
+        "payments_received": 0,
+        "revenue": {},
+        "skus": {},
     }
-    body["$setOnInsert"] = insert_defaults(DEFAULTS, body)
-    return (conditional_update(day, envelope, body, upsert=True),)
+    return {
+        **(document if document is not None else blank),
+        **fields,
+        "day": day,
+        "updated_at": envelope.occurred_at,
+    }
 
 
-def on_placed(event: OrderPlaced, envelope: EventEnvelope) -> tuple[WriteOp, ...]:
-    currency = field_key(event.currency)
-    increments: dict[str, int] = {"orders_placed": 1, f"placed_value.{currency}": event.total}
-    names: dict[str, str] = {}
-    # One entry per SKU even if a snapshot listed a SKU twice: MongoDB refuses two
-    # increments of one path in an update.
+def on_placed(event: OrderPlaced, document: Document | None, envelope: EventEnvelope) -> Document:
+    current = document or {}
+    skus = dict(current.get("skus", {}))
     for line in event.lines:
-        entry = f"skus.{sku_key(event.currency, line.sku)}"
-        names[f"{entry}.sku"] = line.sku
-        names[f"{entry}.currency"] = event.currency
-        for field, amount in (
-            ("units", line.quantity),
-            ("revenue", line.quantity * line.unit_price),
-        ):
-            path = f"{entry}.{field}"
-            increments[path] = increments.get(path, 0) + amount
-    return _day(envelope, {"$inc": increments, "$set": names})
+        key = sku_key(event.currency, line.sku)
+        entry = skus.get(key, {})
+        skus[key] = {
+            **entry,
+            "sku": line.sku,
+            "currency": event.currency,
+            "units": entry.get("units", 0) + line.quantity,
+            "revenue": entry.get("revenue", 0) + line.quantity * line.unit_price,
+        }
+    return _day(
+        document,
+        envelope,
+        orders_placed=current.get("orders_placed", 0) + 1,
+        placed_value=added(current.get("placed_value", {}), field_key(event.currency), event.total),
+        skus=skus,
+    )
 
 
-def on_payment(event: PaymentReceived, envelope: EventEnvelope) -> tuple[WriteOp, ...]:
-    increments = {"payments_received": 1, f"revenue.{field_key(event.currency)}": event.amount}
-    return _day(envelope, {"$inc": increments})
+def on_payment(
+    event: PaymentReceived, document: Document | None, envelope: EventEnvelope
+) -> Document:
+    current = document or {}
+    return _day(
+        document,
+        envelope,
+        payments_received=current.get("payments_received", 0) + 1,
+        revenue=added(current.get("revenue", {}), field_key(event.currency), event.amount),
+    )
 
 
 class DailySales(Projection):
@@ -93,3 +102,6 @@ class DailySales(Projection):
         super().__init__()
         handle(self, OrderPlaced, on_placed)
         handle(self, PaymentReceived, on_payment)
+
+    def document_id(self, envelope: EventEnvelope) -> str | None:
+        return day_of(envelope)

@@ -20,26 +20,19 @@ Document shape (``_id`` = the order id as a string; money in integer minor units
 
 ``items`` keep the order in which SKUs were first added; ``total`` is the sum of the line
 totals, ``outstanding`` is ``total - amount_paid`` (0 once cancelled) and ``refund_due`` what
-was paid before a cancellation. Only ``OrderCreated`` inserts; the other events update the
-order's existing document (a later event for an order never created matches nothing).
+was paid before a cancellation. Only ``OrderCreated`` creates the document; the other events
+change the order's existing document (a later event for an order never created changes nothing).
 The indexes serve ``GET /customers/{id}/orders?status=`` newest first with keyset pagination
 on ``(created_at, _id)``.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
-from uuid import UUID
 
 from projector.projection import EventEnvelope, Projection
-from projector.projections.operations import (
-    conditional_pipeline,
-    conditional_update,
-    handle,
-    literal,
-)
-from shared.document_store import IndexSpec, WriteOp
+from projector.projections.operations import handle
+from shared.document_store import Document, IndexSpec
 from shared.orders_events import (
     ItemAdded,
     ItemRemoved,
@@ -53,125 +46,109 @@ from shared.orders_events import (
 from shared.read_models import ORDER_VIEWS
 
 
-def _touch(envelope: EventEnvelope) -> dict[str, Any]:
-    """Fields every event sets on its order."""
-    return {"version": envelope.revision, "updated_at": envelope.occurred_at}
-
-
-def _update(
-    envelope: EventEnvelope,
-    order_id: UUID,
-    update: Mapping[str, Mapping[str, Any]],
-    *,
-    upsert: bool = False,
-) -> tuple[WriteOp, ...]:
-    body = {**update, "$set": {**update.get("$set", {}), **_touch(envelope)}}
-    return (conditional_update(str(order_id), envelope, body, upsert=upsert),)
-
-
-def _recalculated(
-    envelope: EventEnvelope, order_id: UUID, items: Mapping[str, Any]
-) -> tuple[WriteOp, ...]:
-    """A pipeline that replaces ``items`` and recomputes ``total`` and ``outstanding`` from it."""
-    stages: list[dict[str, Any]] = [
-        {"$set": {"items": items}},
-        {"$set": {"total": {"$sum": "$items.line_total"}}},
-        {
-            "$set": {
-                "outstanding": {"$subtract": ["$total", {"$ifNull": ["$amount_paid", 0]}]},
-                **{field: literal(value) for field, value in _touch(envelope).items()},
-            }
-        },
-    ]
-    return (conditional_pipeline(str(order_id), envelope, stages, upsert=False),)
-
-
-def on_created(event: OrderCreated, envelope: EventEnvelope) -> tuple[WriteOp, ...]:
-    fields = {
-        "order_id": str(event.order_id),
-        "customer_id": event.customer_id,
-        "currency": event.currency,
-        "status": "draft",
-        "items": [],
-        "total": 0,
-        "amount_paid": 0,
-        "outstanding": 0,
-        "refund_due": 0,
-        "shipping_address": event.shipping_address.model_dump(),
-        "carrier": None,
-        "tracking_number": None,
-        "cancel_reason": None,
-        "cancelled_from": None,
-        "created_at": envelope.occurred_at,
-        "placed_at": None,
-        "paid_at": None,
-        "shipped_at": None,
-        "cancelled_at": None,
+def _changed(document: Document, envelope: EventEnvelope, **fields: Any) -> Document:
+    """``document`` with ``fields`` and what every event sets on its order."""
+    return {
+        **document,
+        **fields,
+        "version": envelope.revision,
+        "updated_at": envelope.occurred_at,
     }
-    return _update(envelope, event.order_id, {"$set": fields}, upsert=True)
 
 
-def on_item_added(event: ItemAdded, envelope: EventEnvelope) -> tuple[WriteOp, ...]:
-    """A SKU already on the order gets its quantity raised; a new SKU is appended."""
-    sku = literal(event.sku)
-    added = event.quantity * event.unit_price
-    current = {"$ifNull": ["$items", []]}
-    raised = {
-        "$map": {
-            "input": current,
-            "as": "line",
-            "in": {
-                "$cond": [
-                    {"$eq": ["$$line.sku", sku]},
-                    {
-                        "$mergeObjects": [
-                            "$$line",
-                            {
-                                "quantity": {"$add": ["$$line.quantity", literal(event.quantity)]},
-                                "line_total": {"$add": ["$$line.line_total", literal(added)]},
-                            },
-                        ]
-                    },
-                    "$$line",
-                ]
-            },
-        }
-    }
-    new_line = {
-        "sku": sku,
-        "quantity": literal(event.quantity),
-        "unit_price": literal(event.unit_price),
-        "line_total": literal(added),
-    }
-    appended = {"$concatArrays": [current, [new_line]]}
-    has_sku = {"$in": [sku, {"$ifNull": ["$items.sku", []]}]}
-    return _recalculated(envelope, event.order_id, {"$cond": [has_sku, raised, appended]})
+def _with_items(
+    document: Document, envelope: EventEnvelope, items: list[dict[str, Any]]
+) -> Document:
+    """``items`` replaced, ``total`` and ``outstanding`` recomputed from them."""
+    total = sum(line["line_total"] for line in items)
+    outstanding = total - (document.get("amount_paid") or 0)
+    return _changed(document, envelope, items=items, total=total, outstanding=outstanding)
 
 
-def on_item_removed(event: ItemRemoved, envelope: EventEnvelope) -> tuple[WriteOp, ...]:
-    kept = {
-        "$filter": {
-            "input": {"$ifNull": ["$items", []]},
-            "as": "line",
-            "cond": {"$ne": ["$$line.sku", literal(event.sku)]},
-        }
-    }
-    return _recalculated(envelope, event.order_id, kept)
-
-
-def on_address_changed(
-    event: ShippingAddressChanged, envelope: EventEnvelope
-) -> tuple[WriteOp, ...]:
-    return _update(
+def on_created(event: OrderCreated, document: Document | None, envelope: EventEnvelope) -> Document:
+    order_id = str(event.order_id)
+    return _changed(
+        {"_id": order_id, **(document or {})},
         envelope,
-        event.order_id,
-        {"$set": {"shipping_address": event.shipping_address.model_dump()}},
+        order_id=order_id,
+        customer_id=event.customer_id,
+        currency=event.currency,
+        status="draft",
+        items=[],
+        total=0,
+        amount_paid=0,
+        outstanding=0,
+        refund_due=0,
+        shipping_address=event.shipping_address.model_dump(),
+        carrier=None,
+        tracking_number=None,
+        cancel_reason=None,
+        cancelled_from=None,
+        created_at=envelope.occurred_at,
+        placed_at=None,
+        paid_at=None,
+        shipped_at=None,
+        cancelled_at=None,
     )
 
 
-def on_placed(event: OrderPlaced, envelope: EventEnvelope) -> tuple[WriteOp, ...]:
+def on_item_added(
+    event: ItemAdded, document: Document | None, envelope: EventEnvelope
+) -> Document | None:
+    """A SKU already on the order gets its quantity raised; a new SKU is appended."""
+    if document is None:
+        return None
+    value = event.quantity * event.unit_price
+    items: list[dict[str, Any]] = []
+    found = False
+    for line in document.get("items") or []:
+        if line["sku"] == event.sku:
+            found = True
+            items.append(
+                {
+                    **line,
+                    "quantity": line["quantity"] + event.quantity,
+                    "line_total": line["line_total"] + value,
+                }
+            )
+        else:
+            items.append(line)
+    if not found:
+        items.append(
+            {
+                "sku": event.sku,
+                "quantity": event.quantity,
+                "unit_price": event.unit_price,
+                "line_total": value,
+            }
+        )
+    return _with_items(document, envelope, items)
+
+
+def on_item_removed(
+    event: ItemRemoved, document: Document | None, envelope: EventEnvelope
+) -> Document | None:
+    if document is None:
+        return None
+    kept = [line for line in document.get("items") or [] if line["sku"] != event.sku]
+    return _with_items(document, envelope, kept)
+
+
+def on_address_changed(
+    event: ShippingAddressChanged, document: Document | None, envelope: EventEnvelope
+) -> Document | None:
+    if document is None:
+        return None
+    return _changed(document, envelope, shipping_address=event.shipping_address.model_dump())
+
+
+def on_placed(
+    event: OrderPlaced, document: Document | None, envelope: EventEnvelope
+) -> Document | None:
     """The event's snapshot of lines and total replaces what the item events built up.
     Nothing can be paid before an order is placed, so all of it is outstanding."""
+    if document is None:
+        return None
     items = [
         {
             "sku": line.sku,
@@ -181,47 +158,62 @@ def on_placed(event: OrderPlaced, envelope: EventEnvelope) -> tuple[WriteOp, ...
         }
         for line in event.lines
     ]
-    fields = {
-        "status": "placed",
-        "items": items,
-        "total": event.total,
-        "outstanding": event.total,
-        "placed_at": envelope.occurred_at,
-    }
-    return _update(envelope, event.order_id, {"$set": fields})
-
-
-def on_payment(event: PaymentReceived, envelope: EventEnvelope) -> tuple[WriteOp, ...]:
-    return _update(
+    return _changed(
+        document,
         envelope,
-        event.order_id,
-        {
-            "$set": {"status": "paid", "paid_at": envelope.occurred_at},
-            "$inc": {"amount_paid": event.amount, "outstanding": -event.amount},
-        },
+        status="placed",
+        items=items,
+        total=event.total,
+        outstanding=event.total,
+        placed_at=envelope.occurred_at,
     )
 
 
-def on_shipped(event: OrderShipped, envelope: EventEnvelope) -> tuple[WriteOp, ...]:
-    fields = {
-        "status": "shipped",
-        "carrier": event.carrier,
-        "tracking_number": event.tracking_number,
-        "shipped_at": envelope.occurred_at,
-    }
-    return _update(envelope, event.order_id, {"$set": fields})
+def on_payment(
+    event: PaymentReceived, document: Document | None, envelope: EventEnvelope
+) -> Document | None:
+    if document is None:
+        return None
+    return _changed(
+        document,
+        envelope,
+        status="paid",
+        paid_at=envelope.occurred_at,
+        amount_paid=document.get("amount_paid", 0) + event.amount,
+        outstanding=document.get("outstanding", 0) - event.amount,
+    )
 
 
-def on_cancelled(event: OrderCancelled, envelope: EventEnvelope) -> tuple[WriteOp, ...]:
-    fields = {
-        "status": "cancelled",
-        "cancel_reason": event.reason,
-        "cancelled_from": event.previous_status,
-        "refund_due": event.refund_due,
-        "outstanding": 0,
-        "cancelled_at": envelope.occurred_at,
-    }
-    return _update(envelope, event.order_id, {"$set": fields})
+def on_shipped(
+    event: OrderShipped, document: Document | None, envelope: EventEnvelope
+) -> Document | None:
+    if document is None:
+        return None
+    return _changed(
+        document,
+        envelope,
+        status="shipped",
+        carrier=event.carrier,
+        tracking_number=event.tracking_number,
+        shipped_at=envelope.occurred_at,
+    )
+
+
+def on_cancelled(
+    event: OrderCancelled, document: Document | None, envelope: EventEnvelope
+) -> Document | None:
+    if document is None:
+        return None
+    return _changed(
+        document,
+        envelope,
+        status="cancelled",
+        cancel_reason=event.reason,
+        cancelled_from=event.previous_status,
+        refund_due=event.refund_due,
+        outstanding=0,
+        cancelled_at=envelope.occurred_at,
+    )
 
 
 class OrderViews(Projection):
@@ -247,3 +239,7 @@ class OrderViews(Projection):
         handle(self, PaymentReceived, on_payment)
         handle(self, OrderShipped, on_shipped)
         handle(self, OrderCancelled, on_cancelled)
+
+    def document_id(self, envelope: EventEnvelope) -> str | None:
+        order_id = getattr(envelope.event, "order_id", None)
+        return None if order_id is None else str(order_id)

@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
+from projector.dispatch import change_of
 from projector.projection import EventEnvelope, Projection
-from shared.document_store import WriteOp
+from shared.document_store import Document
 from shared.events import Event, EventMetadata
 from shared.orders_events import Address, order_stream
 
@@ -49,5 +50,17 @@ class History:
         return envelope
 
 
-def ops_for(projection: Projection, envelopes: list[EventEnvelope]) -> list[WriteOp]:
-    return [op for envelope in envelopes for op in projection.apply(envelope)]
+def fold(
+    projection: Projection,
+    envelopes: list[EventEnvelope],
+    documents: dict[str, Document] | None = None,
+) -> dict[str, Document]:
+    """The documents (by ``_id``) ``envelopes`` change, starting from ``documents``, folded in
+    memory the way the dispatcher does (``_position`` set, re-delivered events skipped)."""
+    current = dict(documents or {})
+    changed: dict[str, Document] = {}
+    for envelope in envelopes:
+        change = change_of(projection, current, envelope)
+        if change is not None:
+            current[change.document_id] = changed[change.document_id] = change.document
+    return changed

@@ -8,7 +8,7 @@ from uuid import uuid4
 import pytest
 
 from projector.projections.customer_summaries import CustomerSummaries
-from shared.document_store import UpdateOne
+from shared.document_store import Document
 from shared.events import Event
 from shared.orders_events import (
     ItemAdded,
@@ -19,73 +19,77 @@ from shared.orders_events import (
     OrderStatus,
     PaymentReceived,
 )
-from tests.projections.history import HOME, History
+from tests.projections.history import HOME, T0, History, fold
 
 ORDER = uuid4()
+BLANK_COUNTS = {"draft": 0, "placed": 0, "paid": 0, "shipped": 0, "cancelled": 0}
 
 
-def op_for(event: Event) -> tuple[UpdateOne, int]:
-    envelope = History().record(event)
-    [op] = CustomerSummaries().apply(envelope)
-    assert isinstance(op, UpdateOne)
-    assert op.upsert is True
-    assert op.filter == {"_id": "c-1", "_position": {"$lt": envelope.position}}
-    assert isinstance(op.update, dict)
-    assert op.update["$set"] == {
+def summary(**fields: Any) -> Document:
+    return {
+        "_id": "c-1",
         "customer_id": "c-1",
-        "updated_at": envelope.occurred_at,
-        "_position": envelope.position,
-    }
-    return op, envelope.position
-
-
-def update_of(event: Event) -> dict[str, Any]:
-    op, _ = op_for(event)
-    assert isinstance(op.update, dict)
-    return dict(op.update)
-
-
-def test_created_counts_a_new_open_draft_and_sets_the_other_fields_on_insert() -> None:
-    event = OrderCreated(order_id=ORDER, customer_id="c-1", currency="EUR", shipping_address=HOME)
-    update = update_of(event)
-    assert update["$inc"] == {"orders_by_status.draft": 1, "order_count": 1, "open_orders": 1}
-    assert set(update["$max"]) == {"last_order_at"}
-    assert update["$setOnInsert"] == {
-        "orders_by_status.placed": 0,
-        "orders_by_status.paid": 0,
-        "orders_by_status.shipped": 0,
-        "orders_by_status.cancelled": 0,
+        "orders_by_status": dict(BLANK_COUNTS),
+        "order_count": 0,
+        "open_orders": 0,
         "lifetime_paid": {},
-    }
+        "last_order_at": None,
+        "updated_at": T0,
+        "_position": 1,
+    } | fields
+
+
+def after(event: Event, before: Document | None = None) -> Document:
+    """The summary after ``event``, from ``before`` (None: no summary yet)."""
+    envelope = History().record(event, at=T0)
+    documents = {} if before is None else {"c-1": before}
+    folded = fold(CustomerSummaries(), [envelope], documents)
+    assert set(folded) == {"c-1"}
+    assert folded["c-1"]["_position"] == envelope.position
+    assert folded["c-1"]["updated_at"] == envelope.occurred_at
+    return folded["c-1"]
+
+
+def test_created_counts_a_new_open_draft_on_a_new_summary() -> None:
+    event = OrderCreated(order_id=ORDER, customer_id="c-1", currency="EUR", shipping_address=HOME)
+    assert after(event) == summary(
+        orders_by_status=BLANK_COUNTS | {"draft": 1},
+        order_count=1,
+        open_orders=1,
+        last_order_at=T0,
+        _position=137,
+    )
+
+
+def test_created_keeps_the_newest_order_time() -> None:
+    event = OrderCreated(order_id=ORDER, customer_id="c-1", currency="EUR", shipping_address=HOME)
+    later = T0.replace(year=2030)
+    assert after(event, summary(last_order_at=later))["last_order_at"] == later
 
 
 def test_placed_moves_a_draft_to_placed() -> None:
     event = OrderPlaced(order_id=ORDER, customer_id="c-1", currency="EUR", lines=(), total=0)
-    assert update_of(event)["$inc"] == {
-        "orders_by_status.placed": 1,
-        "orders_by_status.draft": -1,
-    }
+    before = summary(orders_by_status=BLANK_COUNTS | {"draft": 2}, open_orders=2)
+    result = after(event, before)
+    assert result["orders_by_status"] == BLANK_COUNTS | {"draft": 1, "placed": 1}
+    assert result["open_orders"] == 2
+    assert before["orders_by_status"]["draft"] == 2, "the document given is not changed"
 
 
 def test_payment_adds_to_the_lifetime_paid_of_its_currency() -> None:
     event = PaymentReceived(order_id=ORDER, customer_id="c-1", currency="JPY", amount=1200)
-    update = update_of(event)
-    assert update["$inc"] == {
-        "orders_by_status.paid": 1,
-        "orders_by_status.placed": -1,
-        "lifetime_paid.JPY": 1200,
-    }
-    assert "lifetime_paid" not in update["$setOnInsert"]
-    assert update["$setOnInsert"]["order_count"] == 0
+    before = summary(orders_by_status=BLANK_COUNTS | {"placed": 1}, lifetime_paid={"EUR": 5})
+    result = after(event, before)
+    assert result["orders_by_status"] == BLANK_COUNTS | {"paid": 1}
+    assert result["lifetime_paid"] == {"EUR": 5, "JPY": 1200}
 
 
 def test_shipping_closes_the_order() -> None:
     event = OrderShipped(order_id=ORDER, customer_id="c-1", carrier="UPS", tracking_number="1")
-    assert update_of(event)["$inc"] == {
-        "orders_by_status.shipped": 1,
-        "orders_by_status.paid": -1,
-        "open_orders": -1,
-    }
+    before = summary(orders_by_status=BLANK_COUNTS | {"paid": 1}, open_orders=1)
+    result = after(event, before)
+    assert result["orders_by_status"] == BLANK_COUNTS | {"shipped": 1}
+    assert result["open_orders"] == 0
 
 
 @pytest.mark.parametrize("previous", ["draft", "placed", "paid"])
@@ -93,13 +97,12 @@ def test_cancelling_closes_the_order_from_its_previous_status(previous: OrderSta
     event = OrderCancelled(
         order_id=ORDER, customer_id="c-1", reason="r", previous_status=previous, refund_due=0
     )
-    assert update_of(event)["$inc"] == {
-        "orders_by_status.cancelled": 1,
-        f"orders_by_status.{previous}": -1,
-        "open_orders": -1,
-    }
+    before = summary(orders_by_status=BLANK_COUNTS | {previous: 1}, open_orders=1)
+    result = after(event, before)
+    assert result["orders_by_status"] == BLANK_COUNTS | {"cancelled": 1}
+    assert result["open_orders"] == 0
 
 
 def test_item_events_do_not_concern_customers() -> None:
     event = ItemAdded(order_id=ORDER, sku="a", quantity=1, unit_price=1)
-    assert CustomerSummaries().apply(History().record(event)) == ()
+    assert fold(CustomerSummaries(), [History().record(event)]) == {}

@@ -1,4 +1,4 @@
-"""daily_sales, pure: one conditional upsert of the UTC day's document per event."""
+"""daily_sales, pure: each event folds into the document of its UTC day."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from uuid import uuid4
 import pytest
 
 from projector.projections.daily_sales import DailySales, day_of, sku_key
-from projector.projections.operations import field_key, insert_defaults
-from shared.document_store import UpdateOne
+from projector.projections.operations import field_key
+from shared.document_store import Document
 from shared.orders_events import OrderCreated, OrderLine, OrderPlaced, PaymentReceived
-from tests.projections.history import HOME, History
+from tests.projections.history import HOME, History, fold
 
 ORDER = uuid4()
 CEST = timezone(timedelta(hours=2))
@@ -31,29 +31,21 @@ def test_placed_counts_the_order_and_its_skus_by_currency() -> None:
         ),
         at=datetime(2025, 3, 2, 1, 30, tzinfo=CEST),
     )
-    [op] = DailySales().apply(envelope)
-    assert isinstance(op, UpdateOne)
-    assert op.upsert is True
-    assert op.filter == {"_id": "2025-03-01", "_position": {"$lt": envelope.position}}
-    assert op.update == {
-        "$inc": {
-            "orders_placed": 1,
-            "placed_value.EUR": 605,
-            "skus.EUR:a%2Eb.units": 2,
-            "skus.EUR:a%2Eb.revenue": 600,
-            "skus.EUR:%24x.units": 1,
-            "skus.EUR:%24x.revenue": 5,
-        },
-        "$set": {
-            "skus.EUR:a%2Eb.sku": "a.b",
-            "skus.EUR:a%2Eb.currency": "EUR",
-            "skus.EUR:%24x.sku": "$x",
-            "skus.EUR:%24x.currency": "EUR",
+    assert fold(DailySales(), [envelope]) == {
+        "2025-03-01": {
+            "_id": "2025-03-01",
             "day": "2025-03-01",
+            "orders_placed": 1,
+            "placed_value": {"EUR": 605},
+            "payments_received": 0,
+            "revenue": {},
+            "skus": {
+                "EUR:a%2Eb": {"sku": "a.b", "currency": "EUR", "units": 2, "revenue": 600},
+                "EUR:%24x": {"sku": "$x", "currency": "EUR", "units": 1, "revenue": 5},
+            },
             "updated_at": envelope.occurred_at,
             "_position": envelope.position,
-        },
-        "$setOnInsert": {"payments_received": 0, "revenue": {}},
+        }
     }
 
 
@@ -64,11 +56,8 @@ def test_a_sku_listed_twice_is_counted_in_one_entry() -> None:
             OrderLine(sku="a", quantity=1, unit_price=3),
         )
     )
-    [op] = DailySales().apply(envelope)
-    assert isinstance(op, UpdateOne)
-    assert isinstance(op.update, dict)
-    assert op.update["$inc"]["skus.EUR:a.units"] == 3
-    assert op.update["$inc"]["skus.EUR:a.revenue"] == 9
+    [document] = fold(DailySales(), [envelope]).values()
+    assert document["skus"] == {"EUR:a": {"sku": "a", "currency": "EUR", "units": 3, "revenue": 9}}
 
 
 def test_payment_adds_revenue_received_in_its_currency() -> None:
@@ -76,23 +65,32 @@ def test_payment_adds_revenue_received_in_its_currency() -> None:
         PaymentReceived(order_id=ORDER, customer_id="c", currency="USD", amount=999),
         at=datetime(2025, 12, 31, 23, 59, 59, tzinfo=UTC),
     )
-    [op] = DailySales().apply(envelope)
-    assert isinstance(op, UpdateOne)
-    assert op.filter == {"_id": "2025-12-31", "_position": {"$lt": envelope.position}}
-    assert op.update == {
-        "$inc": {"payments_received": 1, "revenue.USD": 999},
-        "$set": {
-            "day": "2025-12-31",
+    before: Document = {
+        "_id": "2025-12-31",
+        "day": "2025-12-31",
+        "orders_placed": 2,
+        "placed_value": {"USD": 5000},
+        "payments_received": 1,
+        "revenue": {"USD": 1, "EUR": 7},
+        "skus": {},
+        "updated_at": envelope.occurred_at - timedelta(hours=1),
+        "_position": 1,
+    }
+    assert fold(DailySales(), [envelope], {"2025-12-31": before}) == {
+        "2025-12-31": before
+        | {
+            "payments_received": 2,
+            "revenue": {"USD": 1000, "EUR": 7},
             "updated_at": envelope.occurred_at,
             "_position": envelope.position,
-        },
-        "$setOnInsert": {"orders_placed": 0, "placed_value": {}, "skus": {}},
+        }
     }
+    assert before["revenue"] == {"USD": 1, "EUR": 7}, "the document given is not changed"
 
 
 def test_other_events_do_not_concern_daily_sales() -> None:
     event = OrderCreated(order_id=ORDER, customer_id="c", currency="EUR", shipping_address=HOME)
-    assert DailySales().apply(History().record(event)) == ()
+    assert fold(DailySales(), [History().record(event)]) == {}
 
 
 def test_day_is_the_utc_date() -> None:
@@ -118,9 +116,3 @@ def test_field_keys_escape_what_mongodb_field_names_cannot_hold(text: str, key: 
 def test_sku_keys_separate_currencies() -> None:
     assert sku_key("EUR", "a") != sku_key("USD", "a")
     assert sku_key("EUR", "a.b") == "EUR:a%2Eb"
-
-
-def test_insert_defaults_leave_out_paths_the_update_writes() -> None:
-    defaults = {"a": 0, "m": {}, "n.x": 0, "n.y": 0, "z": None}
-    update = {"$inc": {"m.EUR": 1, "n.x": 1}, "$max": {"z": 5}}
-    assert insert_defaults(defaults, update) == {"a": 0, "n.y": 0}

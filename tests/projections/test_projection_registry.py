@@ -1,4 +1,4 @@
-"""Which projections exist, how handlers register, and rules every operation follows."""
+"""Which projections exist, how handlers register, and which document each event affects."""
 
 from __future__ import annotations
 
@@ -18,7 +18,6 @@ from projector.projections import (
     projection_by_name,
 )
 from projector.projections.operations import handle
-from shared.document_store import UpdateOne, WriteOp
 from shared.events import EventMetadata
 from shared.orders_events import (
     ORDER_EVENT_TYPES,
@@ -27,7 +26,7 @@ from shared.orders_events import (
     build_order_event_registry,
 )
 from shared.read_models import PROJECTION_NAMES
-from tests.projections.history import History, ops_for
+from tests.projections.history import HOME, History, fold
 from tests.projections.scenario import scenario
 
 
@@ -67,39 +66,40 @@ def test_event_types_each_projection_handles() -> None:
 def test_a_second_handler_for_one_event_type_is_an_error() -> None:
     projection = OrderViews()
     with pytest.raises(ValueError, match="OrderCreated already has a handler"):
-        handle(projection, OrderCreated, lambda event, envelope: ())
+        handle(projection, OrderCreated, lambda event, document, envelope: None)
 
 
-def test_events_without_a_handler_produce_no_ops() -> None:
+def test_events_without_a_handler_change_nothing() -> None:
     class Probe(Projection):
         name = "probe"
 
+        def document_id(self, envelope: EventEnvelope) -> str | None:
+            return "probe"
+
     projection = Probe()
-    handle(projection, ItemAdded, lambda event, envelope: ())
+    handle(projection, ItemAdded, lambda event, document, envelope: {"seen": True})
     event = ItemAdded(order_id=uuid4(), sku="a", quantity=1, unit_price=1)
     assert projection.event_types == {"ItemAdded"}
-    assert projection.apply(History().record(event)) == ()
-    assert DailySales().apply(History().record(event)) == ()
-
-
-def _sets_position(op: WriteOp, position: int) -> bool:
-    assert isinstance(op, UpdateOne)
-    if isinstance(op.update, list):
-        return bool(op.update[-1] == {"$set": {"_position": {"$literal": position}}})
-    update: Any = op.update
-    return bool(update["$set"]["_position"] == position)
+    created = History().record(
+        OrderCreated(order_id=uuid4(), customer_id="c", currency="EUR", shipping_address=HOME)
+    )
+    assert fold(projection, [created]) == {}
+    assert fold(projection, [History().record(event)]) == {
+        "probe": {"_id": "probe", "seen": True, "_position": 137}
+    }
+    assert fold(DailySales(), [History().record(event)]) == {}
 
 
 @pytest.mark.parametrize("projection", all_projections(), ids=lambda p: p.name)
-def test_every_op_is_conditional_on_position_and_one_per_document(projection: Projection) -> None:
+def test_every_event_changes_at_most_the_one_document_it_names(projection: Projection) -> None:
+    documents: dict[str, Any] = {}
     for envelope in scenario().history.envelopes:
-        ops = projection.apply(envelope)
-        ids = [op.filter["_id"] for op in ops]
-        assert len(ids) == len(set(ids)), "a second op on one document would be skipped"
-        for op in ops:
-            assert op.filter["_position"] == {"$lt": envelope.position}
-            assert _sets_position(op, envelope.position)
-            json.dumps(op.filter)  # filters hold plain values
+        changed = fold(projection, [envelope], documents)
+        assert set(changed) <= {projection.document_id(envelope)}
+        for document_id, document in changed.items():
+            assert document["_id"] == document_id
+            assert document["_position"] == envelope.position
+        documents.update(changed)
 
 
 def test_a_v1_order_created_projects_the_upcast_address() -> None:
@@ -125,10 +125,8 @@ def test_a_v1_order_created_projects_the_upcast_address() -> None:
         position=recorded.position,
         recorded_at=recorded.recorded_at,
     )
-    [op] = OrderViews().apply(envelope)
-    assert isinstance(op, UpdateOne)
-    update: Any = op.update
-    assert update["$set"]["shipping_address"] == {
+    [view] = fold(OrderViews(), [envelope]).values()
+    assert view["shipping_address"] == {
         "line1": "Kerkstraat 1",
         "line2": "bus 2",
         "city": "Brussel",
@@ -136,5 +134,5 @@ def test_a_v1_order_created_projects_the_upcast_address() -> None:
         "country": "BE",
     }
     # No occurred_at in v1 metadata: the server's record time stands in.
-    assert update["$set"]["created_at"] == recorded.recorded_at
-    assert ops_for(CustomerSummaries(), [envelope])[0].filter["_id"] == "c-1"
+    assert view["created_at"] == recorded.recorded_at
+    assert set(fold(CustomerSummaries(), [envelope])) == {"c-1"}

@@ -1,5 +1,6 @@
-"""The projections' operations applied to embedded-mongo (or MONGO_URI) through the adapter:
-the documents a history implies, and re-delivered events changing nothing."""
+"""The projections applied to embedded-mongo (or MONGO_URI) the way the runner applies a batch
+(the dispatcher reads, folds and writes through the adapter): the documents a history implies,
+and re-delivered events changing nothing."""
 
 from __future__ import annotations
 
@@ -8,11 +9,16 @@ from typing import Any
 
 import pytest
 
+from projector.batching import Batch
+from projector.checkpoint_store import Target
+from projector.dispatch import Dispatcher
 from projector.projection import EventEnvelope
 from projector.projections import all_projections
-from shared.document_store import DocumentStore
+from shared.document_store import DocumentStore, UpdateOne
+from shared.event_store import RecordedEvent
+from shared.events import EventRegistry, utc_now
+from shared.orders_events import build_order_event_registry
 from shared.read_models import collection_name
-from tests.projections.history import ops_for
 from tests.projections.scenario import (
     Scenario,
     expected_customer_summaries,
@@ -28,12 +34,29 @@ EXPECTED: dict[str, Callable[[Scenario], list[dict[str, Any]]]] = {
 }
 
 
+def recorded(envelope: EventEnvelope) -> RecordedEvent:
+    return RecordedEvent(
+        event_id=envelope.event_id,
+        stream=envelope.stream,
+        revision=envelope.revision,
+        position=envelope.position,
+        type=envelope.event.event_type,
+        data=EventRegistry.serialize(envelope.event),
+        metadata=envelope.metadata.to_json(),
+        recorded_at=envelope.recorded_at,
+    )
+
+
 async def project(store: DocumentStore, envelopes: list[EventEnvelope]) -> None:
-    """What the runner does for one batch: each projection's ops, in order, in one call."""
-    for projection in all_projections():
-        collection = collection_name(projection.name, 1)
-        await store.ensure_indexes(collection, projection.indexes)
-        await store.bulk_write(collection, ops_for(projection, envelopes))
+    """What the runner does for one batch, with every target's checkpoint at 0 (as if each
+    batch were re-delivered after a crash that lost the checkpoints)."""
+    targets = [Target(projection, 1) for projection in all_projections()]
+    for target in targets:
+        await store.ensure_indexes(target.collection, target.projection.indexes)
+    dispatcher = Dispatcher(store, build_order_event_registry(), utc_now)
+    plans = await dispatcher.plan(Batch([recorded(e) for e in envelopes]), targets, {})
+    await dispatcher.write(plans)
+    assert all(plan.outcome.failure is None for plan in plans)
 
 
 async def read_models(store: DocumentStore) -> dict[str, list[dict[str, Any]]]:
@@ -78,3 +101,32 @@ async def test_redelivery_after_crashes_changes_nothing(
     for start, end in batches:
         await project(store, envelopes[start:end])
     assert await read_models(store) == expected(s)
+
+
+async def test_a_document_changed_since_it_was_read_is_not_overwritten(
+    store: DocumentStore,
+) -> None:
+    """Writes compare-and-set on the ``_position`` read: stale state never wins, whether the
+    document existed when read or not."""
+    s = scenario()
+    envelopes = s.history.envelopes
+    await project(store, envelopes[:5])  # orders a and b exist; c, d and e do not yet
+    targets = [Target(projection, 1) for projection in all_projections()]
+    dispatcher = Dispatcher(store, build_order_event_registry(), utc_now)
+    plans = await dispatcher.plan(Batch([recorded(e) for e in envelopes[5:]]), targets, {})
+
+    views = collection_name("order_views", 1)
+    meanwhile = {"_position": 10**12, "status": "written meanwhile"}
+    for order in (s.a, s.e):
+        await store.bulk_write(
+            views,
+            [UpdateOne({"_id": str(order)}, {"$set": meanwhile}, upsert=True)],
+        )
+    await dispatcher.write(plans)
+
+    documents = {d["_id"]: d for d in await store.find(views, {})}
+    for order in (s.a, s.e):
+        assert {k: documents[str(order)][k] for k in meanwhile} == meanwhile
+    assert documents[str(s.b)] == next(
+        view for view in expected_order_views(s) if view["_id"] == str(s.b)
+    )

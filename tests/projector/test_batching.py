@@ -7,6 +7,7 @@ import dataclasses
 import uuid
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -17,7 +18,7 @@ from projector.failures import write_or_find_culprit
 from projector.metrics import ProjectorMetrics
 from projector.progress import estimated_total_events, log_fraction
 from projector.projection import EventEnvelope, Projection
-from shared.document_store import UpdateOne, WriteOp
+from shared.document_store import Document, ReplaceOne, WriteOp
 from shared.errors import StoreUnavailable
 from shared.event_store import CaughtUp, Checkpoint, RecordedEvent, SubscriptionItem
 from shared.events import EventMetadata, EventRegistry
@@ -132,35 +133,47 @@ class Flaky(Projection):
         self.calls = 0
         self.on(ItemRemoved, self._removed)
 
-    def _removed(self, envelope: EventEnvelope) -> Sequence[WriteOp]:
+    def document_id(self, envelope: EventEnvelope) -> str | None:
+        event = envelope.event
+        assert isinstance(event, ItemRemoved)
+        return event.sku
+
+    def _removed(self, document: Document | None, envelope: EventEnvelope) -> Document | None:
         self.calls += 1
         event = envelope.event
         assert isinstance(event, ItemRemoved)
         if event.sku == self.fail_sku:
             raise ValueError("boom")
-        return (UpdateOne({"_id": event.sku}, {"$set": {"_position": envelope.position}}),)
+        return {"removed": event.sku}
+
+
+class NoStore:
+    """Finds nothing: every document is new."""
+
+    async def find(self, collection: str, filter: Any) -> list[Any]:
+        return []
 
 
 def dispatcher() -> Dispatcher:
-    return Dispatcher(None, build_order_event_registry(), lambda: NOW)  # type: ignore[arg-type]
+    return Dispatcher(NoStore(), build_order_event_registry(), lambda: NOW)  # type: ignore[arg-type]
 
 
-def test_events_at_or_below_the_checkpoint_are_skipped_and_checkpoints_advance() -> None:
+async def test_events_at_or_below_the_checkpoint_are_skipped_and_checkpoints_advance() -> None:
     target = Target(Flaky("never"), 1, position=20)
     batch = Batch([recorded(10), recorded(20), recorded(30), recorded(40, "OrderShipped")])
     batch.checkpoint = 55
-    [plan] = dispatcher().plan(batch, [target], {})
+    [plan] = await dispatcher().plan(batch, [target], {})
     assert [item.event.position for item in plan.applied] == [30]
     assert plan.outcome.position == 55
     assert target.position == 20  # nothing changes before the runner saved it
 
 
-def test_a_failing_handler_stops_its_target_before_the_event() -> None:
+async def test_a_failing_handler_stops_its_target_before_the_event() -> None:
     projection = Flaky("BAD")
     target = Target(projection, 1, position=0)
     batch = Batch([recorded(10), recorded(20, sku="BAD"), recorded(30)])
     batch.checkpoint = 99
-    [plan] = dispatcher().plan(batch, [target], {})
+    [plan] = await dispatcher().plan(batch, [target], {})
     assert [item.event.position for item in plan.applied] == [10]
     failure = plan.outcome.failure
     assert failure is not None and failure.position == 20 and "boom" in failure.error
@@ -169,18 +182,20 @@ def test_a_failing_handler_stops_its_target_before_the_event() -> None:
     assert projection.calls == 1 + HANDLER_ATTEMPTS
 
 
-def test_a_parked_event_is_skipped_when_it_still_fails() -> None:
+async def test_a_parked_event_is_skipped_when_it_still_fails() -> None:
     target = Target(Flaky("BAD"), 1, position=0)
     batch = Batch([recorded(10), recorded(20, sku="BAD"), recorded(30)])
-    [plan] = dispatcher().plan(batch, [target], {"flaky": frozenset({batch.events[1].event_id})})
+    [plan] = await dispatcher().plan(
+        batch, [target], {"flaky": frozenset({batch.events[1].event_id})}
+    )
     assert [item.event.position for item in plan.applied] == [10, 30]
     assert plan.outcome.failure is None and plan.outcome.position == 30
 
 
-def test_an_unreadable_event_fails_the_targets_that_handle_it() -> None:
+async def test_an_unreadable_event_fails_the_targets_that_handle_it() -> None:
     target = Target(Flaky("never"), 1, position=0)
     broken = dataclasses.replace(recorded(10), data=b"{not json")
-    [plan] = dispatcher().plan(Batch([broken]), [target], {})
+    [plan] = await dispatcher().plan(Batch([broken]), [target], {})
     assert plan.outcome.failure is not None
     assert plan.outcome.failure.error.startswith("cannot read event")
 
@@ -214,23 +229,36 @@ class RejectingStore:
     async def bulk_write(self, collection: str, ops: Sequence[WriteOp]) -> None:
         if self.outage:
             raise StoreUnavailable("mongodb", "connection refused")
-        if any(isinstance(op, UpdateOne) and op.filter["_id"] == "bad" for op in ops):
+        if any(isinstance(op, ReplaceOne) and op.filter["_id"] == "bad" for op in ops):
             raise ValueError("E11000 something MongoDB refuses")
-        self.written.extend(op.filter["_id"] for op in ops if isinstance(op, UpdateOne))
+        self.written.extend(op.filter["_id"] for op in ops if isinstance(op, ReplaceOne))
 
 
 def op(document_id: str) -> WriteOp:
-    return UpdateOne({"_id": document_id}, {"$set": {"x": 1}})
+    return ReplaceOne({"_id": document_id}, {"x": 1}, upsert=True)
 
 
 async def test_a_rejected_write_is_pinned_on_its_event() -> None:
     store = RejectingStore()
     groups = [[op("a")], [], [op("bad")], [op("c")]]
-    culprit = await write_or_find_culprit(store, "c", groups)  # type: ignore[arg-type]
+    final = [op("a"), op("bad"), op("c")]
+    culprit = await write_or_find_culprit(store, "c", final, lambda: groups)  # type: ignore[arg-type]
     assert culprit is not None and culprit[0] == 2 and "refuses" in culprit[1]
     assert store.written == ["a"]
 
 
+async def test_the_batch_is_written_at_once_when_it_can_be() -> None:
+    store = RejectingStore()
+
+    def by_event() -> list[list[WriteOp]]:
+        raise AssertionError("only needed to find a culprit")
+
+    assert await write_or_find_culprit(store, "c", [op("a"), op("c")], by_event) is None  # type: ignore[arg-type]
+    assert store.written == ["a", "c"]
+
+
 async def test_an_outage_is_not_blamed_on_an_event() -> None:
     with pytest.raises(StoreUnavailable):
-        await write_or_find_culprit(RejectingStore(outage=True), "c", [[op("a")]])  # type: ignore[arg-type]
+        await write_or_find_culprit(
+            RejectingStore(outage=True), "c", [op("a")], lambda: [[op("a")]]
+        )  # type: ignore[arg-type]

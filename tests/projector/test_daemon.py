@@ -7,7 +7,7 @@ from typing import Any
 
 from projector.projection import EventEnvelope
 from projector.projections import CustomerSummaries, OrderViews
-from shared.document_store import DocumentStore, UpdateOne
+from shared.document_store import Document, DocumentStore, UpdateOne
 from shared.esdb_event_store import EsdbEventStore
 from shared.event_store import ANY, NewEvent, SubscriptionItem
 from shared.read_models import CHECKPOINTS, REGISTRY, resolve_active
@@ -158,9 +158,9 @@ class CountingOrderViews(OrderViews):
         super().__init__()
         self.positions: list[int] = []
 
-    def apply(self, envelope: EventEnvelope) -> Sequence[Any]:
+    def apply(self, document: Document | None, envelope: EventEnvelope) -> Document | None:
         self.positions.append(envelope.position)
-        return super().apply(envelope)
+        return super().apply(document, envelope)
 
 
 class LateSummaries(CustomerSummaries):

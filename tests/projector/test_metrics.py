@@ -8,12 +8,15 @@ from datetime import UTC, datetime
 from projector.batching import Batch
 from projector.checkpoint_store import Target
 from projector.metrics import ProjectorMetrics
-from projector.projection import Projection
+from projector.projection import EventEnvelope, Projection
 from shared.event_store import RecordedEvent
 
 
 class Named(Projection):
     name = "named"
+
+    def document_id(self, envelope: EventEnvelope) -> str | None:
+        return None
 
 
 def at(position: int) -> RecordedEvent:

@@ -1,6 +1,6 @@
-"""The read side reads what the projections really write: the projections' pure code turns a
-series of events into write operations, applied through the ``DocumentStore`` port (no
-projector daemon), and the queries answer from the result. Catches any drift between the
+"""The read side reads what the projections really write: the projections' pure code folds a
+series of events into documents, written through the ``DocumentStore`` port (no projector
+daemon), and the queries answer from the result. Catches any drift between the
 projections' document shapes and the read side's response models."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from projector.projections.order_views import OrderViews
 from read_side.bootstrap import build_query_bus
 from read_side.queries import GetCustomerSummary, GetDailySales, GetOrder, ListCustomerOrders
 from shared.bus import MessageBus
-from shared.document_store import DocumentStore
+from shared.document_store import DocumentStore, ReplaceOne
 from shared.events import Event, EventMetadata
 from shared.messages import Query
 from shared.orders_events import (
@@ -33,6 +33,7 @@ from shared.orders_events import (
 )
 from shared.read_models import collection_name
 from tests.conftest import unique
+from tests.projections.history import fold
 from tests.read_side.support import set_checkpoint
 
 T0 = datetime(2025, 3, 1, 9, 0, 0, 123000, tzinfo=UTC)
@@ -141,10 +142,11 @@ async def projected(document_store: DocumentStore) -> tuple[str, uuid.UUID, uuid
         projection = projection_type()
         collection = collection_name(projection.name, 1)
         await document_store.ensure_indexes(collection, projection.indexes)
-        for envelope in history.envelopes:
-            ops = projection.apply(envelope)
-            if ops:
-                await document_store.bulk_write(collection, ops)
+        documents = fold(projection, history.envelopes)
+        await document_store.bulk_write(
+            collection,
+            [ReplaceOne({"_id": key}, doc, upsert=True) for key, doc in documents.items()],
+        )
         await set_checkpoint(document_store, projection.name, head)
     return customer, shipped, cancelled, head
 
