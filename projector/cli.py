@@ -20,7 +20,7 @@ from datetime import timedelta
 from typing import NoReturn
 
 from projector.catalog import pick, subscription_event_types
-from projector.composition import Stores, StoresUnreachable, open_stores
+from projector.composition import Stores, open_stores
 from projector.daemon import run_daemon
 from projector.dead_letters import NothingToPark, list_dead_letters, park_failed_event
 from projector.metrics import ProjectorMetrics
@@ -34,6 +34,7 @@ from projector.tables import dead_letters_table, status_table
 from projector.version_registry import RebuildInProgress
 from shared.logging_setup import configure_logging, redact
 from shared.orders_events import build_order_event_registry
+from shared.startup import StoreUnreachable
 
 log = logging.getLogger("projector")
 INTERRUPTED = 130
@@ -75,7 +76,7 @@ async def _with_stores(
             if stop.is_set():
                 return 0
             return await work(stores, stop)
-    except StoresUnreachable as error:
+    except StoreUnreachable as error:
         print(f"projector: {redact(str(error))}", file=sys.stderr)
         return 1
 

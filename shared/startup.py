@@ -94,9 +94,13 @@ async def wait_for_store(
                 attempts = attempt.retry_state.attempt_number
                 limit = max(deadline - time.monotonic(), min_attempt_s)
                 try:
-                    await asyncio.wait_for(check(), limit)
+                    async with asyncio.timeout(limit) as scope:
+                        await check()
                 except TimeoutError:
                     raise TimeoutError(f"no answer within {limit:.1f}s") from None
+                # esdbclient can swallow the cancellation and return as if it had an answer.
+                if scope.expired():
+                    raise TimeoutError(f"no answer within {limit:.1f}s")
     except Exception as error:
         log.error("%s still unreachable after %d attempts; giving up", shown, attempts)
         raise StoreUnreachable(label, wait_s, attempts, error) from error

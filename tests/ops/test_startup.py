@@ -4,6 +4,7 @@ the one ``orders-api ready on http://HOST:PORT`` line once the API really listen
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import queue
@@ -69,6 +70,17 @@ async def test_a_hung_check_does_not_outlive_the_budget() -> None:
 
     async def check() -> None:
         await never.wait()
+
+    with pytest.raises(StoreUnreachable, match="no answer within"):
+        await wait_for_store("eventstore", check, 0.05, min_attempt_s=0.05)
+
+
+async def test_a_check_that_swallows_its_cancellation_is_not_taken_for_an_answer() -> None:
+    never = asyncio.Event()
+
+    async def check() -> None:  # what esdbclient does with a cancelled read
+        with contextlib.suppress(asyncio.CancelledError):
+            await never.wait()
 
     with pytest.raises(StoreUnreachable, match="no answer within"):
         await wait_for_store("eventstore", check, 0.05, min_attempt_s=0.05)
