@@ -29,8 +29,10 @@ AppendResp = streams_pb2.AppendResp
 BatchAppendResp = streams_pb2.BatchAppendResp
 
 
-def append_success(result: WriteResult) -> AppendResp:
-    success = AppendResp.Success()
+def _fill_success(
+    success: AppendResp.Success | BatchAppendResp.Success, result: WriteResult
+) -> None:
+    """Both RPCs' success messages carry the same fields: revision (or none) and position."""
     if result.revision == NO_REVISION:
         success.no_stream.SetInParent()
     else:
@@ -40,6 +42,11 @@ def append_success(result: WriteResult) -> AppendResp:
     else:
         success.position.commit_position = result.position
         success.position.prepare_position = result.position
+
+
+def append_success(result: WriteResult) -> AppendResp:
+    success = AppendResp.Success()
+    _fill_success(success, result)
     return AppendResp(success=success)
 
 
@@ -100,16 +107,7 @@ class BatchAnswer:
             self.response.stream_exists.SetInParent()
 
     def success(self, result: WriteResult) -> BatchAppendResp:
-        success = self.response.success
-        if result.revision == NO_REVISION:
-            success.no_stream.SetInParent()
-        else:
-            success.current_revision = result.revision
-        if result.position is None:
-            success.no_position.SetInParent()
-        else:
-            success.position.commit_position = result.position
-            success.position.prepare_position = result.position
+        _fill_success(self.response.success, result)
         return self.response
 
     def wrong_expected_version(self, current: int) -> BatchAppendResp:
