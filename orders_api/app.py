@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from urllib.parse import urlsplit
 
@@ -55,28 +55,11 @@ RFC 9457 `application/problem+json`.
 """
 
 
-async def wait_until_reachable(
-    name: str, ping: Callable[[], Awaitable[None]], budget_s: float
-) -> None:
-    """Ping until the store answers, for at most ``budget_s`` (``shared.startup``); raises
-    ``StoreUnreachable`` (a ``StoreUnavailable``) when it does not."""
-    await wait_for_store(name, ping, budget_s)
-
-
 async def _open_event_store(settings: ApiSettings, stack: AsyncExitStack) -> EventStore:
     store = EsdbEventStore(settings.eventstore_uri)
     stack.push_async_callback(store.close)
-    connected = False
-
-    async def reachable() -> None:
-        nonlocal connected
-        if not connected:  # builds the client (for esdb+discover:// it asks the gossip seeds)
-            await store.connect()
-            connected = True
-        await store.ping()
-
     label = f"eventstore at {settings.eventstore_uri}"  # wait_for_store redacts credentials
-    await wait_for_store(label, reachable, settings.startup_wait_s)
+    await wait_for_store(label, store.ping, settings.startup_wait_s)
     return store
 
 

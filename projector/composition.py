@@ -33,20 +33,11 @@ async def open_stores(
     event_store = EsdbEventStore(settings.eventstore_uri)
     document_store = MotorDocumentStore(settings.mongo_uri, settings.mongo_database)
 
-    connected = False
-
-    async def eventstore_ready() -> None:
-        nonlocal connected
-        if not connected:  # connect() builds the client: once (it makes no RPC for esdb://)
-            await event_store.connect()
-            connected = True
-        await event_store.ping()
-
     try:
         wait_s = settings.projector_startup_wait_s
         # wait_for_store redacts credentials from the labels.
         await wait_for_store(
-            f"eventstore at {settings.eventstore_uri}", eventstore_ready, wait_s, stop=stop
+            f"eventstore at {settings.eventstore_uri}", event_store.ping, wait_s, stop=stop
         )
         await wait_for_store(
             f"mongodb at {settings.mongo_uri} (database {settings.mongo_database})",

@@ -120,7 +120,10 @@ class EsdbEventStore:
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def ping(self) -> None:
-        """Raises StoreUnavailable unless the server answers a read."""
+        """Raises StoreUnavailable unless the server answers a read. Connects first when
+        ``connect()`` has not succeeded yet, so start-up can simply ping until it answers."""
+        if self._client is None:
+            await self.connect()
         await self._call(lambda: self.client.get_commit_position(filter_exclude=()))
 
     async def append(

@@ -5,10 +5,11 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from orders_api.app import create_app, wait_until_reachable
+from orders_api.app import create_app
 from orders_api.settings import ApiSettings
 from shared.errors import StoreUnavailable
 from shared.event_store import EventStore
+from shared.startup import wait_for_store
 from tests.api.stubs import UnusedDocumentStore
 from tests.api.support import create, serve
 from tests.conftest import unique
@@ -57,7 +58,7 @@ async def test_waiting_for_a_store_retries_until_it_answers() -> None:
         if calls < 3:
             raise StoreUnavailable("eventstore", "starting")
 
-    await wait_until_reachable("eventstore", ping, budget_s=30)
+    await wait_for_store("eventstore", ping, 30)
     assert calls == 3
 
 
@@ -66,4 +67,4 @@ async def test_waiting_for_a_store_gives_up_after_its_budget() -> None:
         raise StoreUnavailable("mongodb", "connection refused")
 
     with pytest.raises(StoreUnavailable):
-        await wait_until_reachable("mongodb", ping, budget_s=0)
+        await wait_for_store("mongodb", ping, 0)
