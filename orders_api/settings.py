@@ -6,7 +6,6 @@ what is expected; secrets (``ADMIN_TOKEN``, credentials inside URIs) are never e
 
 from __future__ import annotations
 
-from functools import lru_cache
 from typing import Annotated, ClassVar, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -60,17 +59,6 @@ class ApiSettings(StoreSettings):
         return self
 
 
-def load_settings(**overrides: object) -> ApiSettings:
-    """Read the environment; raises ValidationError (see ``describe_settings_error``)."""
-    return ApiSettings(**overrides)  # type: ignore[arg-type]
-
-
 def load_settings_or_exit(**overrides: object) -> ApiSettings:
     """Read the environment; on a bad value print which variables are wrong and exit 2."""
     return load_or_exit(ApiSettings, "orders-api", **overrides)
-
-
-@lru_cache(maxsize=1)
-def get_settings() -> ApiSettings:
-    """The process's settings, read once (cached); the CLI calls ``load_settings_or_exit``."""
-    return load_settings()

@@ -20,6 +20,7 @@ from projector.catalog import subscription_event_types
 from projector.daemon import run_daemon
 from projector.projections import all_projections
 from projector.runner import RunnerSettings
+from shared import read_models as shared_read_models
 from shared.document_store import DocumentStore
 from shared.event_store import EventStore
 from shared.orders_events import build_order_event_registry
@@ -37,7 +38,7 @@ ADDRESS = {
     "postal_code": "D01 F5P2",
     "country": "IE",
 }
-PROJECTION_NAMES = ["order_views", "customer_summaries", "daily_sales"]
+PROJECTION_NAMES = list(shared_read_models.PROJECTION_NAMES)
 
 
 def closed_port() -> int:
