@@ -10,7 +10,6 @@ through appear on no page twice and shift no page.
 from __future__ import annotations
 
 import base64
-import binascii
 import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -39,24 +38,47 @@ def encode_cursor(cursor: PageCursor) -> str:
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
+class MalformedCursor(ValueError):
+    """The one error for any text that is not a cursor ``encode_cursor`` made."""
+
+    def __init__(self) -> None:
+        super().__init__("malformed cursor: pass the next_cursor of the previous page unchanged")
+
+
 def decode_cursor(text: str) -> PageCursor:
-    """The cursor ``encode_cursor`` made; ValueError for anything else."""
-    if not text or len(text) > _MAX_CURSOR_LENGTH:
-        raise ValueError("malformed cursor: pass the next_cursor of the previous page unchanged")
+    """The cursor ``encode_cursor`` made; ``MalformedCursor`` for any other string.
+
+    Total on purpose: a cursor comes from the client, so whatever it holds (bad base64, bytes
+    that are not UTF-8, JSON of any shape, dates whose offset pushes them out of range, ids that
+    cannot be stored) must end as that one error, never as another exception (a 500).
+    """
+    if not isinstance(text, str) or not text or len(text) > _MAX_CURSOR_LENGTH:
+        raise MalformedCursor()
     try:
-        raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-        payload: Any = json.loads(raw)
-        version, created_at, order_id = payload
-        if version != _FORMAT or not isinstance(created_at, str) or not isinstance(order_id, str):
-            raise ValueError("unknown cursor layout")
-        moment = datetime.fromisoformat(created_at)
-    except (binascii.Error, UnicodeDecodeError, ValueError, TypeError) as error:
-        raise ValueError(
-            "malformed cursor: pass the next_cursor of the previous page unchanged"
-        ) from error
-    if moment.tzinfo is None or not order_id:
-        raise ValueError("malformed cursor: pass the next_cursor of the previous page unchanged")
-    return PageCursor(moment.astimezone(UTC), order_id)
+        return _parse(text)
+    except MalformedCursor:
+        raise
+    # Every way the standard library can refuse input; anything else would be a bug here.
+    except (ValueError, TypeError, OverflowError, RecursionError) as error:
+        raise MalformedCursor() from error
+
+
+def _parse(text: str) -> PageCursor:
+    raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))  # binascii.Error: ValueError
+    payload: Any = json.loads(raw)  # UnicodeDecodeError and JSONDecodeError: ValueError
+    if not isinstance(payload, list) or len(payload) != 3:
+        raise MalformedCursor()
+    version, created_at, order_id = payload
+    # ``type(...) is int``: JSON's true and 1.0 compare equal to 1 but are not our format.
+    if type(version) is not int or version != _FORMAT:
+        raise MalformedCursor()
+    if not isinstance(created_at, str) or not isinstance(order_id, str) or not order_id:
+        raise MalformedCursor()
+    order_id.encode()  # a lone surrogate cannot be sent to the store (UnicodeEncodeError)
+    moment = datetime.fromisoformat(created_at)
+    if moment.tzinfo is None:
+        raise MalformedCursor()
+    return PageCursor(moment.astimezone(UTC), order_id)  # OverflowError near year 1 or 9999
 
 
 def after_cursor(cursor: PageCursor, *, sort_field: str, id_field: str = "_id") -> dict[str, Any]:
