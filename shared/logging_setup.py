@@ -3,6 +3,12 @@
 Every record carries the correlation id of the request or event being handled (a context
 variable set by the API middleware and by the projector per event), and secrets are redacted:
 credentials inside URIs and any value registered with ``register_secret``.
+
+Redaction is for logs. It runs on every access-log line, so it takes time linear in the text
+whatever the text is (a client controls the path): one scan for URI credentials that looks at
+each character a bounded number of times, and one compiled alternation of the registered
+secrets. Response bodies must not go through ``redact``: whether a client's text came back as
+``***`` would tell the client that it guessed a secret (see ``redact_uri_credentials``).
 """
 
 from __future__ import annotations
@@ -16,23 +22,68 @@ from datetime import UTC, datetime
 from typing import Literal
 
 correlation_id: ContextVar[str | None] = ContextVar("correlation_id", default=None)
-_URI_CREDENTIALS = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)[^/@\s:]+(:[^/@\s]*)?@", re.I)
-_secrets: set[str] = set()
+MASK = "***"
+# A secret shorter than this is not redacted as free text: replacing every "1" of a line because
+# a store password is "1" mangles the logs and shows which short strings are secret. Short store
+# passwords are still hidden inside URIs (structurally); ADMIN_TOKEN must be longer anyway.
+MIN_SECRET_LENGTH = 8
+# Runs of text that may hold a URI: URIs end at whitespace and at characters they cannot contain
+# unescaped. The run, not the RFC's authority, bounds the user info: a password with an
+# unescaped "/" or "?" is still hidden (the whole run between "://" and its last "@" goes).
+_RUN = re.compile(r'[^\s"<>`]+')
+
+
+class _Registered:
+    """The registered secrets and the one pattern that finds any of them (replaced whole on
+    each registration, so a formatter on another thread sees the old or the new one)."""
+
+    secrets: frozenset[str] = frozenset()
+    pattern: re.Pattern[str] | None = None
+
+
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", (), None).__dict__) | {"message", "asctime"}
 
 
-def register_secret(value: str | None) -> None:
-    """Never print ``value`` in a log line (e.g. ADMIN_TOKEN)."""
-    if value:
-        _secrets.add(value)
+def register_secret(value: str | None) -> bool:
+    """Never print ``value`` in a log line (e.g. ADMIN_TOKEN). False (and not registered) when
+    it is shorter than ``MIN_SECRET_LENGTH``."""
+    if not value or len(value) < MIN_SECRET_LENGTH:
+        return False
+    if value not in _Registered.secrets:
+        secrets = _Registered.secrets | {value}
+        # Longest first, so a secret that contains another one is hidden whole.
+        ordered = sorted(secrets, key=lambda s: (-len(s), s))
+        _Registered.pattern = re.compile("|".join(re.escape(s) for s in ordered))
+        _Registered.secrets = secrets
+    return True
+
+
+def _hide_credentials(run: re.Match[str]) -> str:
+    text = run.group()
+    start = text.find("://")
+    if start < 0:
+        return text
+    at = text.rfind("@")
+    if at < start + 3:
+        return text
+    return f"{text[: start + 3]}{MASK}{text[at:]}"
+
+
+def redact_uri_credentials(text: str) -> str:
+    """``text`` with the user info of every ``scheme://user:password@host`` masked.
+
+    Depends only on the shape of ``text``, never on which secrets exist, so it may run on text
+    a client sent (problem details) without telling the client anything."""
+    if "://" not in text or "@" not in text:
+        return text
+    return _RUN.sub(_hide_credentials, text)
 
 
 def redact(text: str) -> str:
-    """``text`` without URI credentials or registered secrets."""
-    text = _URI_CREDENTIALS.sub(r"\g<scheme>***@", text)
-    for secret in _secrets:
-        text = text.replace(secret, "***")
-    return text
+    """``text`` without URI credentials or registered secrets (for log lines only)."""
+    text = redact_uri_credentials(text)
+    pattern = _Registered.pattern
+    return pattern.sub(MASK, text) if pattern is not None else text
 
 
 class _ContextFilter(logging.Filter):

@@ -3,6 +3,11 @@
 Routers raise ``ProblemError`` (or domain errors that their own handlers map to one); the app
 factory calls ``install_problem_handlers`` once so framework errors (malformed JSON, validation,
 unknown routes, anything unexpected) get the same shape and never leak a stack trace.
+
+A body never tells a client whether its text matched a secret: ``instance`` names the request
+by its correlation id (``urn:correlation-id:<id>``) instead of repeating its path, and details
+are masked only structurally (user info inside URIs), never against the list of registered
+secrets (that list is for logs: text a client sent comes back as sent or not at all).
 """
 
 from __future__ import annotations
@@ -14,13 +19,14 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.logging_setup import redact
+from shared.logging_setup import correlation_id, redact_uri_credentials
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://orders.example/problems/"
+INSTANCE_PREFIX = "urn:correlation-id:"
 log = logging.getLogger(__name__)
 
 
@@ -31,7 +37,11 @@ class Problem(BaseModel):
     title: str
     status: int
     detail: str
-    instance: str | None = None
+    instance: str | None = Field(
+        default=None,
+        description="the request's correlation id (its X-Correlation-ID header) as a URN",
+        examples=[INSTANCE_PREFIX + "5f1c0c3a9d4e4f6b8a2e7d1c0b9a8f7e"],
+    )
     errors: list[dict[str, Any]] | None = None
     rule: str | None = None
 
@@ -58,16 +68,25 @@ class ProblemError(Exception):
         self.extra = extra
 
 
+def problem_instance() -> str | None:
+    """The current request's correlation id as a URN (the middleware has validated it)."""
+    chosen = correlation_id.get()
+    return INSTANCE_PREFIX + chosen if chosen else None
+
+
 def problem_response(request: Request, error: ProblemError) -> JSONResponse:
     body: dict[str, Any] = {
         "type": PROBLEM_TYPE_BASE + error.type,
         "title": error.title,
         "status": error.status,
-        # Both may echo client or driver text: never let a secret through.
-        "detail": redact(error.detail),
-        "instance": redact(request.url.path),
+        # Driver text may carry a store URI: mask its user info by shape alone, so text a
+        # client sent comes back the same whether or not it is a secret.
+        "detail": redact_uri_credentials(error.detail),
         **error.extra,
     }
+    instance = problem_instance()
+    if instance is not None:  # outside a request's correlation context: no instance at all
+        body["instance"] = instance
     return JSONResponse(
         body, status_code=error.status, media_type=PROBLEM_JSON, headers=error.headers
     )

@@ -2,7 +2,9 @@
 
 Each process has its own pydantic-settings class deriving from ``StoreSettings``. A bad value
 stops the process at start-up (exit code 2) with one line per bad variable, naming it and saying
-what is expected; secrets and credentials inside URIs are never echoed.
+what is expected. The value given is echoed only for plain settings: never for a secret nor for a
+store URI, whose password may be anywhere in the text when the URI is malformed (an unescaped
+"/" in a password ends the authority early), so no pattern could be trusted to find it.
 """
 
 from __future__ import annotations
@@ -14,8 +16,6 @@ from urllib.parse import urlsplit
 from pydantic import Field, ValidationError, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from shared.logging_setup import redact
-
 EVENTSTORE_SCHEMES = ("esdb", "esdb+discover")
 MONGO_SCHEMES = ("mongodb", "mongodb+srv")
 URI_FIELDS = frozenset({"eventstore_uri", "mongo_uri"})
@@ -24,11 +24,14 @@ _MONGO_DATABASE = r'^[^/\\. "$*<>:|?\x00]{1,63}$'
 
 
 def check_uri(value: str, schemes: tuple[str, ...]) -> str:
-    """``value`` when it is a URI with one of ``schemes``, a host and a valid port."""
+    """``value`` when it is a URI with one of ``schemes``, a host and a valid port.
+
+    No message quotes any part of ``value``: it may hold a password."""
     try:
         parts = urlsplit(value)
-    except ValueError as error:
-        raise ValueError(f"not a valid URI ({error})") from None
+    except ValueError:
+        # urlsplit's own message may quote the netloc, password included.
+        raise ValueError("not a valid URI") from None
     if parts.scheme not in schemes:
         raise ValueError(f"scheme must be one of {', '.join(s + '://' for s in schemes)}")
     if not parts.netloc or not parts.hostname:
@@ -39,6 +42,15 @@ def check_uri(value: str, schemes: tuple[str, ...]) -> str:
         raise ValueError("the port must be a number from 1 to 65535") from None
     if port == 0:
         raise ValueError("the port must be a number from 1 to 65535")
+    if parts.password is not None and not parts.username:
+        raise ValueError("the user name before the password is empty")
+    if "@" in value.partition("://")[2][len(parts.netloc) :]:
+        # "user:pa/ss@host": the "/" ended the authority, so the driver would see another host
+        # and a path holding the rest of the password.
+        raise ValueError(
+            'an "@" after the host: percent-encode "/", "?", "#" and "@" inside the user name '
+            'and password (e.g. "/" as %2F)'
+        )
     return value
 
 
@@ -78,17 +90,17 @@ class StoreSettings(BaseSettings):
 def describe_settings_error(
     error: ValidationError, secret_fields: frozenset[str] = frozenset()
 ) -> str:
-    """One line per bad variable: its name, what is wrong and (unless secret) the value given."""
+    """One line per bad variable: its name, what is wrong and (unless a secret or a store URI)
+    the value given. Messages are pydantic's or our validators', which never quote a value."""
+    hidden = secret_fields | URI_FIELDS
     lines = ["invalid configuration:"]
-    for item in error.errors():
+    for item in error.errors(include_input=True, include_url=False):
         field = str(item["loc"][0]) if item["loc"] else ""
         name = f"{field.upper()}: " if field else ""
         message = str(item["msg"]).removeprefix("Value error, ")
         given = item.get("input")
-        if field in secret_fields or not field or isinstance(given, dict):
+        if field in hidden or not field or isinstance(given, dict):
             shown = ""
-        elif field in URI_FIELDS:
-            shown = f" (got {redact(str(given))!r})"
         else:
             shown = f" (got {given!r})"
         lines.append(f"  {name}{message}{shown}")

@@ -164,3 +164,49 @@ def test_python_m_orders_api_exits_2_with_the_message() -> None:
     assert finished.returncode == 2, finished.stderr
     assert "API_PORT: " in finished.stderr and "ADMIN_TOKEN: " in finished.stderr
     assert "Traceback" not in finished.stderr
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (" ", "only whitespace"),
+        (" " * 20, "only whitespace"),
+        ("\t \t", "only whitespace"),
+        (" padded-admin-token-0123 ", "must not start or end with whitespace"),
+        ("x" * 1025, "at most 1024 characters"),
+    ],
+)
+def test_an_admin_token_that_could_never_work_is_a_start_up_error(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], value: str, expected: str
+) -> None:
+    monkeypatch.setenv("ADMIN_TOKEN", value)
+    with pytest.raises(SystemExit) as stopped:
+        load_settings_or_exit()
+    assert stopped.value.code == 2
+    message = capsys.readouterr().err
+    assert "ADMIN_TOKEN: " in message and expected in message
+    assert value.strip() == "" or value.strip() not in message
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "secret"),
+    [
+        ("EVENTSTORE_URI", "esdb://user:pa/ssLEAK1@127.0.0.1:2113?Tls=false", "ssLEAK1"),
+        ("EVENTSTORE_URI", "esdb://:secretLEAK@127.0.0.1:2113", "secretLEAK"),
+        ("MONGO_URI", "mongodb://user:12/ssLEAK1@db:27017/", "ssLEAK1"),
+        ("MONGO_URI", "mongodb://user:pw#LEAK1@db:27017/", "LEAK1"),
+    ],
+)
+def test_a_malformed_uri_is_named_without_its_value(
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    variable: str,
+    value: str,
+    secret: str,
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(SystemExit):
+        load_settings_or_exit()
+    message = capsys.readouterr().err
+    assert f"{variable}: " in message
+    assert secret not in message and "127.0.0.1" not in message and "db:27017" not in message

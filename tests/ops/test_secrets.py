@@ -120,3 +120,60 @@ def test_secrets_are_registered_when_the_app_is_built() -> None:
     record.correlation_id = None
     printed = TextFormatter().format(record) + JsonFormatter().format(record)
     assert token not in printed and password not in printed
+
+
+def _wrong(secret: str) -> str:
+    """A guess of the same length that differs in its last character."""
+    return secret[:-1] + ("0" if secret[-1] != "0" else "1")
+
+
+def _probes(text: str) -> list[tuple[str, str, dict[str, object] | None]]:
+    """Requests that put ``text`` where a client can: path, query, body field name and value."""
+    return [
+        ("GET", f"/nope/{text}", None),
+        ("GET", f"/orders/{text}", None),
+        ("GET", f"/projections/{text}", None),
+        ("GET", f"/customers/{text}/orders?cursor={text}", None),
+        ("POST", "/orders", {text: 1}),
+        ("POST", f"/admin/projections/{text}/rebuild", None),
+    ]
+
+
+async def test_a_right_guess_is_answered_like_a_wrong_one(
+    event_store: EsdbEventStore, document_store: MotorDocumentStore, admin_token: str
+) -> None:
+    password = f"pw-{uuid.uuid4().hex}"
+    # The password is registered as a secret; the stores themselves are the fixtures.
+    uri = f"esdb://admin:{password}@127.0.0.1:{closed_port()}?Tls=false"
+    same_id = {"X-Correlation-ID": "probe-1"}  # so whole bodies compare
+    async with api(event_store, document_store, admin_token=admin_token, eventstore_uri=uri) as (
+        _,
+        client,
+    ):
+        for secret in (admin_token, password):
+            guess = _wrong(secret)
+            for (method, right_url, right_body), (_, wrong_url, wrong_body) in zip(
+                _probes(secret), _probes(guess), strict=True
+            ):
+                right = await client.request(method, right_url, json=right_body, headers=same_id)
+                wrong = await client.request(method, wrong_url, json=wrong_body, headers=same_id)
+                assert right.status_code == wrong.status_code, right_url
+                assert "***" not in right.text, right.text
+                # Text the client sent comes back as sent (or not at all), secret or not.
+                assert right.text.replace(secret, guess) == wrong.text, (right.text, wrong.text)
+                if right.status_code >= 400:
+                    assert right.json()["instance"] == "urn:correlation-id:probe-1"
+
+
+async def test_a_short_store_password_does_not_mask_bodies(
+    event_store: EsdbEventStore, document_store: MotorDocumentStore
+) -> None:
+    uri = f"mongodb://app:1@127.0.0.1:{closed_port()}/?directConnection=true"
+    async with api(event_store, document_store, mongo_uri=uri) as (_, client):
+        one = await client.get("/nope/1", headers={"X-Correlation-ID": "short-1"})
+        two = await client.get("/nope/2", headers={"X-Correlation-ID": "short-1"})
+        invalid = await client.get("/customers/c-1/orders?limit=1000")
+    assert one.status_code == two.status_code == 404
+    assert one.text == two.text and "***" not in one.text
+    assert invalid.status_code == 422 and "***" not in invalid.text
+    assert "1" in invalid.json()["detail"]  # "less than or equal to 100"

@@ -147,3 +147,68 @@ def test_the_api_says_once_that_it_is_ready(eventstore_uri: str, mongo_uri: str)
             break
     assert code in (0, -signal.SIGTERM), "".join(seen)  # uvicorn re-raises the signal
     assert sum("orders-api ready on" in line for line in seen) == 1, "".join(seen)
+
+
+# Store URIs whose password a pattern cannot find (an unescaped "/" or "?" ends the authority
+# early; an empty user name), and one that is well-formed but unreachable.
+LEAKY_URIS = [
+    ("EVENTSTORE_URI", "esdb://user:pa/ssLEAK1@127.0.0.1:{port}?Tls=false", "ssLEAK1"),
+    ("EVENTSTORE_URI", "esdb://user:12/ssLEAK1@127.0.0.1:{port}?Tls=false", "ssLEAK1"),
+    ("EVENTSTORE_URI", "esdb://:secretLEAK1@127.0.0.1:{port}?Tls=false", "secretLEAK1"),
+    ("MONGO_URI", "mongodb://user:pa/ssLEAK1@127.0.0.1:{port}/", "ssLEAK1"),
+    ("MONGO_URI", "mongodb://user:12?ssLEAK1@127.0.0.1:{port}/", "ssLEAK1"),
+    ("MONGO_URI", "mongodb://:secretLEAK1@127.0.0.1:{port}/", "secretLEAK1"),
+]
+ENTRY_POINTS = {"orders-api": ["orders-api"], "projector run": ["projector", "run"]}
+
+
+def _start_with(command: list[str], **variables: str) -> subprocess.CompletedProcess[str]:
+    env = {
+        **os.environ,
+        "EVENTSTORE_URI": f"esdb://127.0.0.1:{closed_port()}?Tls=false",
+        "MONGO_URI": f"mongodb://127.0.0.1:{closed_port()}/?directConnection=true",
+        "STARTUP_WAIT_S": "0.5",
+        "PROJECTOR_STARTUP_WAIT_S": "0.5",
+        "PROJECTOR_METRICS_PORT": "0",
+        "API_PORT": str(closed_port()),
+        "LOG_FORMAT": "text",
+        **variables,
+    }
+    env.pop("ADMIN_TOKEN", None)
+    return subprocess.run(
+        [str(BIN / command[0]), *command[1:]],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+@pytest.mark.parametrize(
+    ("entry", "variable", "uri", "secret"),
+    # Every URI through the API; one of each kind through the projector (each run costs a
+    # process start, and both go through the same shared settings code).
+    [("orders-api", *leaky) for leaky in LEAKY_URIS]
+    + [("projector run", *LEAKY_URIS[i]) for i in (0, 4, 5)],
+)
+def test_a_malformed_store_uri_is_named_but_never_printed(
+    entry: str, variable: str, uri: str, secret: str
+) -> None:
+    finished = _start_with(ENTRY_POINTS[entry], **{variable: uri.format(port=closed_port())})
+    printed = finished.stdout + finished.stderr
+    assert finished.returncode == 2, printed
+    assert f"{variable}: " in printed
+    assert secret not in printed, printed
+    assert "Traceback" not in printed
+
+
+@pytest.mark.parametrize("entry", list(ENTRY_POINTS))
+def test_an_unreachable_store_is_reported_without_its_password(entry: str) -> None:
+    # The event store is the first one both processes wait for.
+    uri = f"esdb://app:pw-LEAK1@127.0.0.1:{closed_port()}?Tls=false"
+    finished = _start_with(ENTRY_POINTS[entry], EVENTSTORE_URI=uri)
+    printed = finished.stdout + finished.stderr
+    assert finished.returncode != 0, printed
+    assert "eventstore at esdb://***@127.0.0.1" in printed, printed
+    assert "pw-LEAK1" not in printed, printed
