@@ -13,6 +13,10 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 from shared.settings_base import StoreSettings, load_or_exit
 
 Port = Annotated[int, Field(ge=1, le=65535)]
+# Long enough not to be guessed, and to be redacted from logs as free text (MIN_SECRET_LENGTH);
+# bounded so comparing and redacting it stays cheap.
+ADMIN_TOKEN_MIN = 16
+ADMIN_TOKEN_MAX = 1024
 
 
 class ApiSettings(StoreSettings):
@@ -22,7 +26,14 @@ class ApiSettings(StoreSettings):
 
     api_host: Annotated[str, Field(min_length=1, max_length=253)] = "127.0.0.1"
     api_port: Port = 8000
-    admin_token: SecretStr | None = None
+    admin_token: Annotated[
+        SecretStr | None,
+        Field(
+            description=f"bearer token of the admin endpoints: {ADMIN_TOKEN_MIN} to "
+            f"{ADMIN_TOKEN_MAX} characters without leading or trailing whitespace (only "
+            "whitespace is a start-up error); unset or empty disables them",
+        ),
+    ] = None
     max_body_bytes: Annotated[int, Field(ge=1024, le=16 * 1024 * 1024)] = 65536
     read_wait_ms_default: Annotated[int, Field(ge=0)] = 2000
     # The read side never waits longer than 10 s (MAX_WAIT_MS); operators may lower it.
@@ -39,14 +50,27 @@ class ApiSettings(StoreSettings):
     @field_validator("admin_token", mode="before")
     @classmethod
     def _empty_token_disables_admin(cls, value: object) -> object:
-        # compose passes ADMIN_TOKEN="" when it is unset: that means "admin disabled".
-        return None if isinstance(value, str) and not value.strip() else value
+        # compose passes ADMIN_TOKEN="" when it is unset: that means "admin disabled". Only
+        # the empty string does: a token of spaces is a mistake, not a way to turn admin off.
+        return None if value == "" else value
 
     @field_validator("admin_token")
     @classmethod
     def _strong_token(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and len(value.get_secret_value()) < 16:
-            raise ValueError("must be at least 16 characters (or unset to disable admin)")
+        if value is None:
+            return value
+        token = value.get_secret_value()
+        if not token.strip():
+            raise ValueError("is only whitespace; leave it empty or unset to disable admin")
+        if token != token.strip():
+            # Clients' header values lose surrounding whitespace: such a token never matches.
+            raise ValueError("must not start or end with whitespace")
+        if len(token) < ADMIN_TOKEN_MIN:
+            raise ValueError(
+                f"must be at least {ADMIN_TOKEN_MIN} characters (or unset to disable admin)"
+            )
+        if len(token) > ADMIN_TOKEN_MAX:
+            raise ValueError(f"must be at most {ADMIN_TOKEN_MAX} characters")
         return value
 
     @model_validator(mode="after")
