@@ -84,10 +84,10 @@ async def _with_stores(
 async def _run(settings: ProjectorSettings, projections: Sequence[Projection]) -> int:
     metrics = ProjectorMetrics()
     try:
-        metrics.serve(settings.projector_metrics_port)
+        metrics.serve(settings.projector_metrics_port, settings.projector_metrics_host)
     except OSError as error:
-        port = settings.projector_metrics_port
-        print(f"projector: PROJECTOR_METRICS_PORT {port}: {error}", file=sys.stderr)
+        where = f"{settings.projector_metrics_host}:{settings.projector_metrics_port}"
+        print(f"projector: PROJECTOR_METRICS_HOST/PORT {where}: {error}", file=sys.stderr)
         return 1
     log.info(
         "projector starting: %s, batches of up to %d events or %d ms",

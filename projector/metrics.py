@@ -1,4 +1,5 @@
-"""Prometheus metrics of the daemon, served on ``PROJECTOR_METRICS_PORT`` (0 = off).
+"""Prometheus metrics of the daemon, served on ``PROJECTOR_METRICS_HOST``:``PROJECTOR_METRICS_PORT``
+(port 0 = off) by ``projector.metrics_server`` (bounded: slow clients cannot hold it).
 
 Each ``ProjectorMetrics`` has its own registry, so several runners in one process (tests) do
 not collide on the global one.
@@ -8,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
+from prometheus_client import CollectorRegistry, Counter, Gauge
 
 from projector.batching import Batch
 from projector.checkpoint_store import Target
+from projector.metrics_server import DEFAULT_HOST, MetricsServer
 
 
 class ProjectorMetrics:
@@ -51,6 +53,7 @@ class ProjectorMetrics:
             registry=self.registry,
         )
         self.available.set(1)
+        self.server: MetricsServer | None = None
 
     def batch(self, batch: Batch, targets: Sequence[Target]) -> None:
         self.available.set(1)
@@ -72,7 +75,15 @@ class ProjectorMetrics:
         self.available.set(0)
         self.outages.inc()
 
-    def serve(self, port: int) -> None:
-        """Expose ``/metrics`` on ``port`` from a background thread (no-op for 0)."""
+    def serve(self, port: int, host: str = DEFAULT_HOST) -> None:
+        """Expose ``/metrics`` on ``host:port`` from a background thread (no-op for port 0).
+        A bind error (port taken, unknown host) is raised here."""
         if port:
-            start_http_server(port, registry=self.registry)
+            self.server = MetricsServer(self.registry, host, port)
+            self.server.start()
+
+    def close(self) -> None:
+        """Stop serving ``/metrics`` (a no-op when not serving)."""
+        if self.server is not None:
+            self.server.close()
+            self.server = None

@@ -10,6 +10,7 @@ from typing import Annotated
 
 from pydantic import Field
 
+from projector.metrics_server import DEFAULT_HOST
 from shared.settings_base import StoreSettings, load_or_exit
 
 
@@ -20,6 +21,8 @@ class ProjectorSettings(StoreSettings):
     projector_batch_ms: Annotated[int, Field(ge=1, le=60_000)] = 100
     # 0 turns the Prometheus endpoint off (tests run several projectors at once).
     projector_metrics_port: Annotated[int, Field(ge=0, le=65535)] = 9100
+    # Loopback unless the operator opens it (compose publishes it from a container: 0.0.0.0).
+    projector_metrics_host: Annotated[str, Field(min_length=1, max_length=253)] = DEFAULT_HOST
     projector_startup_wait_s: Annotated[float, Field(ge=0, le=600)] = 60.0
     projector_max_backoff_s: Annotated[float, Field(gt=0, le=600)] = 30.0
     # How long a retired version stays readable after a rebuild switched away from it, so
