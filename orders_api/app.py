@@ -128,7 +128,7 @@ def create_app(
             app.state.command_bus = build_command_bus(
                 events, max_attempts=settings.command_max_attempts
             )
-            watcher = CheckpointWatcher(documents)
+            watcher = CheckpointWatcher(documents, max_waiters=settings.read_wait_max_waiters)
             stack.push_async_callback(watcher.close)
             metrics.waiting.set_function(lambda: watcher.waiting)
             app.state.query_bus = build_query_bus(documents, watcher=watcher)

@@ -46,6 +46,15 @@ class ApiSettings(StoreSettings):
     # Rebuilds started over HTTP keep the version they replaced readable this long (the same
     # variable as the projector's, so both kinds of rebuild behave alike).
     projector_retire_grace_s: Annotated[float, Field(ge=0, le=3600)] = 10.0
+    # Bounds on what clients may hold (see orders_api.server): beyond each, a deliberate
+    # refusal (503 + Retry-After, 408, or a closed connection) and one throttled log line.
+    read_wait_max_waiters: Annotated[int, Field(ge=1, le=100_000)] = 500
+    api_limit_concurrency: Annotated[int, Field(ge=1, le=100_000)] = 1000
+    api_max_connections: Annotated[int, Field(ge=1, le=1_000_000)] = 2000
+    api_backlog: Annotated[int, Field(ge=1, le=65535)] = 2048
+    api_keepalive_timeout_s: Annotated[int, Field(ge=1, le=300)] = 5
+    api_header_timeout_s: Annotated[float, Field(gt=0, le=300)] = 10.0
+    api_body_timeout_s: Annotated[float, Field(gt=0, le=3600)] = 30.0
 
     @field_validator("admin_token", mode="before")
     @classmethod

@@ -13,6 +13,11 @@ MongoDB offers change streams only on replica sets, so polling works on every de
 A checkpoint can pass a token without the projection having had an event at that exact
 position (checkpoints also advance on the subscription's filter checkpoints), so waiting is
 always for ``checkpoint >= token``.
+
+The number of waiters is bounded (``max_waiters``): each one holds a request, its connection and
+a future for up to ``wait_ms``, so a burst of tokens from the future would otherwise pile up
+until other reads time out and memory is gone. Beyond the bound a wait is refused at once with
+``TooManyWaiters`` (the API answers 503 with Retry-After) instead of queueing.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from shared.document_store import DocumentStore
+from shared.errors import ServiceError
 from shared.read_models import (
     CHECKPOINTS,
     REGISTRY,
@@ -30,9 +36,23 @@ from shared.read_models import (
     collection_name,
     resolve_active,
 )
+from shared.throttled_log import ThrottledWarning
 
 DEFAULT_POLL_INTERVAL_S = 0.02
+DEFAULT_MAX_WAITERS = 500
+# A full waiter list drains within the longest wait (10 s) and usually far sooner: a client
+# refused with 503 may try again after a second.
+WAIT_REFUSED_RETRY_AFTER_S = 1
 log = logging.getLogger(__name__)
+
+
+class TooManyWaiters(ServiceError):
+    """``max_waiters`` requests are waiting already: this one is refused, not queued."""
+
+    def __init__(self, max_waiters: int) -> None:
+        self.max_waiters = max_waiters
+        self.retry_after_s = WAIT_REFUSED_RETRY_AFTER_S
+        super().__init__(f"{max_waiters} reads are already waiting for their consistency token")
 
 
 @dataclass(eq=False)
@@ -48,11 +68,23 @@ class CheckpointWatcher:
     """Wakes waiters when the active version of their projection reaches their position."""
 
     def __init__(
-        self, store: DocumentStore, *, poll_interval_s: float = DEFAULT_POLL_INTERVAL_S
+        self,
+        store: DocumentStore,
+        *,
+        poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
+        max_waiters: int = DEFAULT_MAX_WAITERS,
     ) -> None:
+        if max_waiters < 1:
+            raise ValueError(f"max_waiters must be at least 1, got {max_waiters}")
         self._store = store
         self._poll_interval_s = poll_interval_s
+        self.max_waiters = max_waiters
         self._waiters: set[_Waiter] = set()
+        self._refusals = ThrottledWarning(
+            log,
+            "refused a read-your-writes wait with 503: %d reads are already waiting "
+            "(READ_WAIT_MAX_WAITERS)",
+        )
         self._poller: asyncio.Task[None] | None = None
         self.polls = 0
 
@@ -66,8 +98,19 @@ class CheckpointWatcher:
         """Whether the checkpoints are being polled (only while somebody waits)."""
         return self._poller is not None and not self._poller.done()
 
+    @property
+    def refused(self) -> int:
+        """How many waits were refused because ``max_waiters`` were waiting already."""
+        return self._refusals.occurrences
+
     async def wait_for(self, projection: str, position: int, timeout_s: float) -> bool:
-        """True once ``projection``'s checkpoint is at least ``position``; False on timeout."""
+        """True once ``projection``'s checkpoint is at least ``position``; False on timeout.
+
+        Raises ``TooManyWaiters`` at once when ``max_waiters`` are waiting already. A waiter
+        whose request is cancelled (its client left) is removed like one that timed out."""
+        if len(self._waiters) >= self.max_waiters:
+            self._refusals.warn(len(self._waiters))
+            raise TooManyWaiters(self.max_waiters)
         waiter = _Waiter(projection, position)
         self._waiters.add(waiter)
         self._ensure_polling()
@@ -157,7 +200,8 @@ class ReadModels:
 
     async def snapshot(self, projection: str, min_position: int | None, wait_ms: int) -> Snapshot:
         """The active version of ``projection``, once it has reached ``min_position`` or
-        ``wait_ms`` has passed (then ``stale`` is true). Without ``min_position``: at once."""
+        ``wait_ms`` has passed (then ``stale`` is true). Without ``min_position``: at once.
+        Raises ``TooManyWaiters`` when it would have to wait and too many wait already."""
         active = await resolve_active(self.store, projection)
         if min_position is None or active.position >= min_position:
             return Snapshot(active, stale=False)

@@ -7,12 +7,15 @@ request is the ``X-Consistency-Token`` header (a commit position a command retur
 
 from __future__ import annotations
 
+import asyncio
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, cast
 
 from fastapi import Depends, Header, Request
 from fastapi import Query as QueryParam
+from starlette.types import Receive
 
 from read_side.queries import DEFAULT_WAIT_MS, MAX_WAIT_MS
 from shared.bus import MessageBus
@@ -28,12 +31,29 @@ async def get_query_bus(request: Request) -> MessageBus[Query]:
     return cast(MessageBus[Query], request.app.state.query_bus)
 
 
+async def _never() -> None:
+    await asyncio.Event().wait()
+
+
 @dataclass(frozen=True, slots=True)
 class Consistency:
-    """How fresh the answer must be: at least ``min_position``, waiting up to ``wait_ms``."""
+    """How fresh the answer must be: at least ``min_position``, waiting up to ``wait_ms``.
+    ``client_left`` returns once the client has disconnected (a wait is given up then)."""
 
     min_position: int | None
     wait_ms: int
+    client_left: Callable[[], Awaitable[None]] = _never
+
+
+def until_disconnected(receive: Receive) -> Callable[[], Awaitable[None]]:
+    """Returns once ``receive`` reports the client's disconnect. uvicorn does not cancel a
+    request whose client left; it only says so here, after the (already read) body."""
+
+    async def client_left() -> None:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+
+    return client_left
 
 
 def parse_token(token: str | None) -> int | None:
@@ -91,7 +111,7 @@ async def get_consistency(
                 }
             ],
         )
-    return Consistency(parse_token(token), wait_ms)
+    return Consistency(parse_token(token), wait_ms, until_disconnected(request.receive))
 
 
 QueryBus = Annotated[MessageBus[Query], Depends(get_query_bus)]

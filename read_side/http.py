@@ -5,10 +5,15 @@ applied); a request with ``X-Consistency-Token`` also gets ``X-Read-Model-Stale`
 the read model did not reach the token within ``wait_ms``: lag makes an answer stale, never an
 error). An unknown customer has an all-zero summary rather than a 404: the read side knows
 customers only through their orders, so "no orders yet" is a valid answer, not a missing one.
+
+A read that would have to wait while READ_WAIT_MAX_WAITERS reads wait already is refused at
+once (503 with Retry-After), and a waiting read is given up as soon as its client leaves.
 """
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable
 from datetime import date
 from typing import Annotated, Any, cast
 from uuid import UUID
@@ -17,12 +22,16 @@ from fastapi import APIRouter, Path, Response
 from fastapi import Query as QueryParam
 from pydantic import ValidationError
 
+from read_side.consistency import TooManyWaiters
 from read_side.deps import Consistency, QueryBus, ReadConsistency
 from read_side.http_docs import (
     DAILY_SALES_EXAMPLE,
     ORDER_EXAMPLE,
     PAGE_EXAMPLE,
     SUMMARY_EXAMPLE,
+    WAIT_REFUSED_STATUS,
+    WAIT_REFUSED_TITLE,
+    WAIT_REFUSED_TYPE,
     read_responses,
 )
 from read_side.pagination import decode_cursor
@@ -84,9 +93,45 @@ async def _ask(
         )
     except ValidationError as error:
         raise _validation_problem(error) from None
-    answer = cast(Answer[Any], await bus.dispatch(query))
+    try:
+        if consistency.min_position is None or consistency.wait_ms == 0:
+            answer = cast(Answer[Any], await bus.dispatch(query))
+        else:
+            answer = await _unless_the_client_leaves(bus.dispatch(query), consistency)
+    except TooManyWaiters as error:
+        raise _wait_refused_problem(error) from None
     response.headers.update(_headers(answer, consistency))
     return answer
+
+
+def _wait_refused_problem(error: TooManyWaiters) -> ProblemError:
+    return ProblemError(
+        WAIT_REFUSED_STATUS,
+        WAIT_REFUSED_TITLE,
+        f"{error.max_waiters} reads are already waiting for their consistency token; "
+        "retry later, or read without X-Consistency-Token",
+        type_=WAIT_REFUSED_TYPE,
+        headers={"Retry-After": str(error.retry_after_s)},
+    )
+
+
+async def _unless_the_client_leaves(
+    dispatched: Awaitable[object], consistency: Consistency
+) -> Answer[Any]:
+    """The answer of a query that may wait for its token, given up once the client leaves: a
+    gone client must not hold one of the READ_WAIT_MAX_WAITERS places until ``wait_ms``."""
+    work = asyncio.ensure_future(dispatched)
+    left = asyncio.ensure_future(consistency.client_left())
+    try:
+        await asyncio.wait((work, left), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        work.cancel()  # both no-ops once done
+        left.cancel()
+        await asyncio.gather(work, left, return_exceptions=True)
+    if work.cancelled():
+        # Nobody reads this answer (uvicorn drops it); 499 says why in metrics and tests.
+        raise ProblemError(499, "Client closed request", "the client left while the read waited")
+    return cast(Answer[Any], work.result())
 
 
 @router.get(

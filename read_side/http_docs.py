@@ -83,6 +83,11 @@ DAILY_SALES_EXAMPLE: dict[str, Any] = {
     "totals": _DAY,
 }
 
+# The answer to a read that would have to wait while READ_WAIT_MAX_WAITERS reads wait already.
+WAIT_REFUSED_STATUS = 503
+WAIT_REFUSED_TITLE = "Too many waiting reads"
+WAIT_REFUSED_TYPE = "too-many-waiting-reads"
+
 _PROBLEMS: dict[int, tuple[str, dict[str, Any]]] = {
     400: (
         "A malformed X-Consistency-Token header or pagination cursor",
@@ -111,7 +116,9 @@ _PROBLEMS: dict[int, tuple[str, dict[str, Any]]] = {
         },
     ),
     503: (
-        "MongoDB cannot be reached; retry after the Retry-After seconds",
+        "MongoDB cannot be reached, or READ_WAIT_MAX_WAITERS reads with a consistency token "
+        f"are waiting already (type `{WAIT_REFUSED_TYPE}`, answered at once); retry after the "
+        "Retry-After seconds",
         {"title": "Service unavailable", "detail": "mongodb unavailable: connection refused"},
     ),
 }
