@@ -1,0 +1,207 @@
+"""One soak run: the stack as ``make run`` starts it, mixed traffic, faults, then the proofs.
+
+``run_soak(plan, workdir)`` returns ``Figures``: what ``benchmarks.soak`` prints and what the
+soak tests assert on (``Figures.failures()`` lists every proof that did not hold).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from shared.esdb_event_store import EsdbEventStore
+from shared.motor_document_store import MotorDocumentStore
+from tests.e2e.traffic import projector_caught_up
+from tests.soak.clients import Client, run_client
+from tests.soak.faults import Faults, checkpoints, inject, schedule
+from tests.soak.proofs import (
+    Comparison,
+    acknowledged_writes_lost,
+    compare_with_clean_rebuild,
+    final_round,
+    head_position,
+)
+from tests.soak.record import Record
+from tests.soak.stack import START_ORDER, SoakStack
+
+HTTP_TIMEOUT_S = 60.0
+CATCH_UP_TIMEOUT_S = 300.0
+FINAL_LIVES = 4
+
+
+@dataclass(frozen=True)
+class SoakPlan:
+    seconds: float  # traffic and faults are spread over this long (a slow machine stretches it)
+    clients: int = 8  # clients driving orders of their own
+    hot_clients: int = 3  # clients sharing hot orders
+    projector_kills: int = 5  # kill -9 at random points, besides the catch-up kill
+    catch_up_events: int = 1000
+    customers: int = 40
+
+
+@dataclass
+class Figures:
+    plan: SoakPlan
+    record: Record = field(default_factory=Record)
+    injected: Counter[str] = field(default_factory=Counter)
+    catch_up_events: list[int] = field(default_factory=list)
+    lost: list[str] = field(default_factory=list)
+    comparison: Comparison = field(default_factory=Comparison)
+    final_problems: list[str] = field(default_factory=list)
+    final_commands: int = 0
+    rss_kb: dict[str, tuple[int | None, int | None]] = field(default_factory=dict)
+    restarts: dict[str, int] = field(default_factory=dict)
+    unexpected_exits: list[str] = field(default_factory=list)
+    findings: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def failures(self) -> list[str]:
+        """Every proof that did not hold, with its evidence."""
+        failed = []
+        if self.lost:
+            failed.append(f"{len(self.lost)} acknowledged writes lost: {self.lost[:5]}")
+        for name, count in self.comparison.mismatched.items():
+            if count:
+                samples = [s for s in self.comparison.samples if s.startswith(name)]
+                failed.append(f"{name}: {count} documents differ from a clean rebuild: {samples}")
+        if not self.comparison.compared:
+            failed.append("the read models were not compared")
+        bad = {k: v for k, v in self.record.server_errors.items() if k != "503 with Retry-After"}
+        if bad:
+            samples = self.record.server_error_samples[:5]
+            failed.append(f"5xx other than 503 with Retry-After: {bad}: {samples}")
+        if self.record.dropped:
+            failed.append(f"requests the API never answered: {dict(self.record.dropped)}")
+        if self.record.violations:
+            failed.append(
+                f"{len(self.record.violations)} wrong answers: {self.record.violations[:8]}"
+            )
+        if self.final_problems:
+            failed.append(f"the API did not recover: {self.final_problems[:5]}")
+        failed += [f"process exit: {line}" for line in self.unexpected_exits]
+        failed += [f"fault injection: {line}" for line in self.findings]
+        kills = self.injected["projector kill -9"]
+        if kills < self.plan.projector_kills:
+            failed.append(f"only {kills} projector kills of {self.plan.projector_kills}")
+        if not self.catch_up_events or min(self.catch_up_events) < self.plan.catch_up_events:
+            failed.append(f"catch-up kill behind {self.catch_up_events} events")
+        return failed
+
+    def lines(self) -> list[str]:
+        record = self.record
+        out = [
+            f"duration: {self.seconds:.0f} s (traffic planned {self.plan.seconds:.0f} s, "
+            f"{self.plan.clients} + {self.plan.hot_clients} hot clients)",
+            f"commands acknowledged: {len(record.acks)} (+ {self.final_commands} in the final "
+            f"round), events acknowledged: {record.events_acknowledged}",
+            f"retries (503 + Retry-After or no answer, same Idempotency-Key): {record.retries}",
+            f"requests without an answer: {sum(record.dropped.values())} {dict(record.dropped)}",
+            f"reads with a token: {dict(record.token_reads)}",
+            "faults injected: " + ", ".join(f"{k}: {v}" for k, v in sorted(self.injected.items())),
+            f"catch-up kill: {self.catch_up_events} events behind",
+            f"acknowledged writes lost: {len(self.lost)}",
+        ]
+        for name, compared in self.comparison.compared.items():
+            mismatched = self.comparison.mismatched[name]
+            out.append(f"{name}: {compared} documents compared, {mismatched} mismatched")
+        out.append(
+            "5xx: " + (", ".join(f"{k}: {v}" for k, v in record.server_errors.items()) or "none")
+        )
+        out.append(f"4xx/expected answers: {self._non_2xx()}")
+        for name, (start, end) in self.rss_kb.items():
+            out.append(
+                f"RSS {name}: {_mb(start)} -> {_mb(end)} MB ({self.restarts.get(name, 1)} starts)"
+            )
+        out.append(f"final round: {'ok' if not self.final_problems else self.final_problems[:3]}")
+        failures = self.failures()
+        out.append(f"proofs: {'all hold' if not failures else f'{len(failures)} failed'}")
+        out += [f"  FAILED: {line}" for line in failures]
+        return out
+
+    def _non_2xx(self) -> str:
+        codes = {k: v for k, v in self.record.statuses.items() if not k.split()[-1].startswith("2")}
+        return ", ".join(f"{k}: {v}" for k, v in sorted(codes.items())) or "none"
+
+
+def _mb(kb: int | None) -> str:
+    return "?" if kb is None else f"{kb / 1024:.0f}"
+
+
+async def run_soak(plan: SoakPlan, workdir: Path) -> Figures:
+    """Start the stack, drive traffic under faults, prove; the stack is gone afterwards."""
+    started = time.monotonic()
+    figures = Figures(plan)
+    stack = SoakStack(workdir / "data", workdir / "logs")
+    documents = MotorDocumentStore(stack.mongo_uri, stack.database)
+    events = EsdbEventStore(stack.eventstore_uri)
+    try:
+        await stack.start()
+        limits = httpx.Limits(max_connections=plan.clients + plan.hot_clients + FINAL_LIVES + 2)
+        async with httpx.AsyncClient(
+            base_url=stack.api_url, timeout=HTTP_TIMEOUT_S, limits=limits
+        ) as api:
+            await projector_caught_up(api)
+            stack.record_rss_start()  # every process has served by now
+            faults = Faults(stack, documents, figures.record)
+            await _traffic_under_faults(api, plan, faults)
+            faults.revive_projector()
+            final, figures.final_problems = await final_round(api, FINAL_LIVES)
+            figures.final_commands = len(final.acks)
+        stack.record_rss_end()
+        await events.connect()
+        head = await head_position(events)
+
+        async def caught_up() -> bool:
+            return min((await checkpoints(documents)).values()) >= head
+
+        await faults.wait(f"the projector to reach position {head}", CATCH_UP_TIMEOUT_S, caught_up)
+        figures.lost = await acknowledged_writes_lost(events, figures.record.acks + final.acks)
+        figures.comparison = await compare_with_clean_rebuild(stack, documents, head)
+        figures.injected, figures.catch_up_events = faults.injected, faults.catch_up_events
+        figures.findings = faults.findings
+        await asyncio.to_thread(stack.stop)
+    finally:
+        stack.kill_all()
+        await events.close()
+        await documents.close()
+        figures.unexpected_exits = stack.unexpected_exits()
+        for name in START_ORDER:
+            managed = stack[name]
+            figures.rss_kb[name] = (managed.rss_start_kb, managed.rss_end_kb)
+            figures.restarts[name] = managed.starts
+        figures.seconds = time.monotonic() - started
+    return figures
+
+
+async def _traffic_under_faults(api: httpx.AsyncClient, plan: SoakPlan, faults: Faults) -> None:
+    run_id = uuid.uuid4().hex[:8]
+    customers = [f"soak-{run_id}-{n}" for n in range(plan.customers)]
+    record = faults.record
+    clients = [
+        Client(api, record, customers, number, random.Random(f"{run_id}-{number}"))
+        for number in range(plan.clients + plan.hot_clients)
+    ]
+    tasks = [
+        asyncio.create_task(run_client(c, hot=c.number >= plan.clients, run_id=run_id))
+        for c in clients
+    ]
+    try:
+        started = time.monotonic()
+        await inject(
+            faults, schedule(plan.projector_kills), plan.seconds * 0.85, plan.catch_up_events
+        )
+        # Traffic goes on for the rest of the planned time (the last faults' aftermath).
+        await asyncio.sleep(max(0.0, started + plan.seconds - time.monotonic()))
+    finally:
+        record.stopped = True
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+    for result in results:
+        if isinstance(result, BaseException):
+            record.violation(f"a client failed: {type(result).__name__}: {result}")

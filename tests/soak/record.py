@@ -1,0 +1,159 @@
+"""What the soak clients saw: every acknowledged command, every retry, every odd answer.
+
+One ``Record`` is shared by all clients of a run (asyncio: no locks needed). Commands go through
+``Record.send``, which applies the client retry policy: a 503 with ``Retry-After`` or a
+connection error is retried with the same request (same ``Idempotency-Key``: the API answers the
+first result if the first try was applied), within a bounded budget.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+RETRY_BUDGET_S = 120.0  # one command may be retried this long (store outages last seconds)
+RETRY_AFTER_CAP_S = 5.0  # never sleep longer than this on one Retry-After
+CONNECTION_RETRY_S = 0.2
+
+
+@dataclass(frozen=True)
+class Ack:
+    """A command answered 2xx: the order's stream revision and commit position it answered."""
+
+    command: str
+    order_id: str
+    version: int
+    position: int
+
+
+def server_error_kind(response: httpx.Response) -> str:
+    if response.status_code == 503 and response.headers.get("Retry-After"):
+        return "503 with Retry-After"
+    return (
+        f"{response.status_code} without Retry-After"
+        if response.status_code == 503
+        else str(response.status_code)
+    )
+
+
+@dataclass
+class Record:
+    acks: list[Ack] = field(default_factory=list)
+    retries: int = 0
+    statuses: Counter[str] = field(default_factory=Counter)  # "create 201", "get-order 200", ...
+    server_errors: Counter[str] = field(default_factory=Counter)
+    server_error_samples: list[str] = field(default_factory=list)
+    dropped: Counter[str] = field(default_factory=Counter)  # requests that got no answer, by error
+    token_reads: Counter[str] = field(default_factory=Counter)  # fresh / stale
+    violations: list[str] = field(default_factory=list)
+    versions: dict[str, int] = field(default_factory=dict)  # order -> highest version acked
+    stopped: bool = False
+
+    @property
+    def events_acknowledged(self) -> int:
+        """A lower bound of the events in the log: the revisions acknowledged, per order."""
+        return sum(version + 1 for version in self.versions.values())
+
+    @property
+    def last_position(self) -> int:
+        return max((ack.position for ack in self.acks), default=0)
+
+    def note(self, label: str, response: httpx.Response) -> None:
+        self.statuses[f"{label} {response.status_code}"] += 1
+        if response.status_code >= 500:
+            kind = server_error_kind(response)
+            self.server_errors[kind] += 1
+            if kind != "503 with Retry-After" and len(self.server_error_samples) < 20:
+                self.server_error_samples.append(
+                    f"{response.request.method} {response.request.url.path} -> "
+                    f"{response.status_code} {response.text[:300]}"
+                )
+
+    def violation(self, message: str) -> None:
+        if len(self.violations) < 200:
+            self.violations.append(message)
+
+    async def get(
+        self, api: httpx.AsyncClient, label: str, path: str, **kwargs: Any
+    ) -> httpx.Response | None:
+        """A query, not retried (a client would just ask again later)."""
+        try:
+            response = await api.get(path, **kwargs)
+        except httpx.TransportError as error:
+            self.dropped[f"{label}: {type(error).__name__}"] += 1
+            return None
+        self.note(label, response)
+        return response
+
+    async def send(
+        self,
+        api: httpx.AsyncClient,
+        label: str,
+        method: str,
+        path: str,
+        *,
+        key: str,
+        body: dict[str, Any] | None = None,
+        if_match: int | None = None,
+    ) -> httpx.Response | None:
+        """One command under the retry policy; a 2xx is recorded as an ``Ack``. None when it
+        never got a final answer within the retry budget."""
+        headers = {"Idempotency-Key": key}
+        if if_match is not None:
+            headers["If-Match"] = f'"{if_match}"'
+        deadline = time.monotonic() + RETRY_BUDGET_S
+        while True:
+            try:
+                response = await api.request(method, path, json=body, headers=headers)
+            except httpx.TransportError as error:
+                self.dropped[f"{label}: {type(error).__name__}"] += 1
+                if time.monotonic() > deadline:
+                    self.violation(f"{label} {path}: no answer within {RETRY_BUDGET_S} s")
+                    return None
+                self.retries += 1
+                await asyncio.sleep(CONNECTION_RETRY_S)  # back-off before trying again
+                continue
+            self.note(label, response)
+            retry_after = response.headers.get("Retry-After")
+            if response.status_code == 503 and retry_after and time.monotonic() < deadline:
+                self.retries += 1
+                await asyncio.sleep(min(float(retry_after), RETRY_AFTER_CAP_S))
+                continue
+            if response.is_success:
+                self._acknowledged(label, response)
+            return response
+
+    def _acknowledged(self, label: str, response: httpx.Response) -> None:
+        body = response.json()
+        ack = Ack(label, str(body["order_id"]), int(body["version"]), int(body["position"]))
+        etag, token = response.headers.get("ETag"), response.headers.get("X-Consistency-Token")
+        if etag != f'"{ack.version}"' or token != str(ack.position):
+            self.violation(f"{label}: headers ETag={etag} token={token} disagree with {body}")
+        self.acks.append(ack)
+        self.versions[ack.order_id] = max(self.versions.get(ack.order_id, -1), ack.version)
+
+    def token_read(self, label: str, response: httpx.Response, order: Ack | None) -> bool:
+        """Check a read made with ``order.position`` as its token; True when it was fresh.
+
+        A fresh answer (``X-Read-Model-Stale: false``) must show the order at least at the
+        version acknowledged with that token: older data there is a lost update."""
+        if response.status_code != 200:
+            return False
+        stale = response.headers.get("X-Read-Model-Stale")
+        if stale not in ("true", "false"):
+            self.violation(f"{label}: X-Read-Model-Stale={stale!r} on a read with a token")
+            return False
+        self.token_reads["stale" if stale == "true" else "fresh"] += 1
+        if stale == "true":
+            return False
+        if order is not None and int(response.json().get("version", -1)) < order.version:
+            self.violation(
+                f"{label}: fresh read of {order.order_id} with token {order.position} shows "
+                f"version {response.json().get('version')}, acknowledged {order.version}"
+            )
+        return True
