@@ -6,6 +6,10 @@
 - Every operation can fail unexpectedly: a documented 500 problem is added to each.
 - Request bodies and success responses show an example: the one the route gives, else the
   schema's own ``examples``, else one assembled from the examples of its fields.
+- A header or query parameter is absent or a value, never null: FastAPI's ``anyOf: [X, null]``
+  for an optional one becomes X (``required: false`` already says it may be left out), so the
+  formats the routes declare (If-Match, Idempotency-Key, X-Consistency-Token) are the schema.
+- ``wait_ms`` shows the operator's bound (READ_WAIT_MS_MAX), the one the runtime enforces.
 """
 
 from __future__ import annotations
@@ -50,6 +54,7 @@ _INTERNAL_ERROR = {
     },
 }
 _MAX_DEPTH = 8
+WAIT_MS = "wait_ms"
 
 
 def _operations(document: dict[str, Any]) -> list[dict[str, Any]]:
@@ -75,6 +80,22 @@ def _problem_content_only(operation: dict[str, Any]) -> None:
             schema = content.pop("application/json").get("schema")
             if schema is not None:
                 content[PROBLEM_JSON].setdefault("schema", schema)
+
+
+def _no_null_parameters(operation: dict[str, Any]) -> None:
+    for parameter in operation.get("parameters", []):
+        schema = parameter.get("schema", {})
+        branches = schema.get("anyOf", [])
+        values = [branch for branch in branches if branch.get("type") != "null"]
+        if len(branches) == 2 and len(values) == 1:
+            rest = {key: value for key, value in schema.items() if key != "anyOf"}
+            parameter["schema"] = {**values[0], **rest}
+
+
+def _bound_wait(operation: dict[str, Any], max_wait_ms: int) -> None:
+    for parameter in operation.get("parameters", []):
+        if parameter["in"] == "query" and parameter["name"] == WAIT_MS:
+            parameter["schema"]["maximum"] = max_wait_ms
 
 
 def _example(schema: dict[str, Any], schemas: dict[str, Any], depth: int = 0) -> Any:
@@ -131,12 +152,16 @@ def _drop_unused_schemas(document: dict[str, Any]) -> None:
             schemas.pop(name, None)
 
 
-def complete(document: dict[str, Any]) -> dict[str, Any]:
-    """The document with problem+json errors, a 500 on every operation and examples."""
+def complete(document: dict[str, Any], *, max_wait_ms: int | None = None) -> dict[str, Any]:
+    """The document with problem+json errors, a 500 on every operation, examples, parameters
+    that are never null, and ``wait_ms`` bounded by ``max_wait_ms`` (when given)."""
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     schemas.setdefault("Problem", Problem.model_json_schema())
     for operation in _operations(document):
         _problem_content_only(operation)
+        _no_null_parameters(operation)
+        if max_wait_ms is not None:
+            _bound_wait(operation, max_wait_ms)
         operation["responses"].setdefault("500", copy.deepcopy(_INTERNAL_ERROR))
         _with_examples(operation, schemas)
     _drop_unused_schemas(document)
@@ -154,7 +179,8 @@ def install_openapi(app: FastAPI) -> None:
                 description=app.description,
                 routes=app.routes,
             )
-            app.openapi_schema = complete(document)
+            max_wait_ms = getattr(app.state, "read_wait_ms_max", None)
+            app.openapi_schema = complete(document, max_wait_ms=max_wait_ms)
         return app.openapi_schema
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -180,7 +180,7 @@ async def test_an_invalid_create_is_422_naming_the_field(
 @pytest.mark.parametrize(
     ("path", "body", "field"),
     [
-        ("items", {**MUG, "quantity": 2.0}, "body.quantity"),
+        ("items", {**MUG, "quantity": 2.5}, "body.quantity"),
         ("items", {"sku": "MUG"}, "body.quantity"),
         ("payments", {"amount": 12.5}, "body.amount"),
         ("payments", {"amount": "12"}, "body.amount"),

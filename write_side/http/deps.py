@@ -16,7 +16,9 @@ from shared.bus import MessageBus
 from shared.logging_setup import correlation_id as current_correlation_id
 from shared.messages import Command
 from write_side.http.preconditions import (
+    IDEMPOTENCY_KEY_FORMAT,
     IDEMPOTENCY_KEY_RULE,
+    IF_MATCH_FORMAT,
     checked_idempotency_key,
     expected_version_from_if_match,
 )
@@ -39,6 +41,7 @@ async def get_idempotency_key(
             description="Makes the command safe to repeat: a repeat with the same key returns "
             f"the first result and writes nothing. {IDEMPOTENCY_KEY_RULE}.",
             examples=["5d0c3a9e-8f1b-4c47-a1d2-9e0b7f6c3a21"],
+            json_schema_extra=IDEMPOTENCY_KEY_FORMAT,
         ),
     ] = None,
 ) -> str | None:
@@ -46,17 +49,24 @@ async def get_idempotency_key(
 
 
 async def get_expected_version(
+    request: Request,
     if_match: Annotated[
         str | None,
         Header(
             alias="If-Match",
             description='Run only if the order is at this version (its ETag, "<version>"); '
-            "otherwise 412. Malformed: 400.",
+            "otherwise 412. `*` pins no version. RFC 9110 entity-tag lists are understood "
+            "too: tags that cannot be a version (weak, opaque) answer 412, several versions "
+            "400, anything else malformed 400. Several If-Match lines are one list.",
             examples=['"3"'],
+            json_schema_extra=IF_MATCH_FORMAT,
         ),
     ] = None,
 ) -> int | None:
-    return expected_version_from_if_match(if_match)
+    # The parameter documents the header; FastAPI hands it only the first line, and RFC 9110
+    # makes all the lines one list, so they are read from the request.
+    del if_match
+    return expected_version_from_if_match(request.headers.getlist("If-Match"))
 
 
 CommandBus = Annotated[MessageBus[Command], Depends(get_command_bus)]

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from shared.consistency_token import TOKEN_FORMAT
 from shared.problem_details import PROBLEM_JSON, PROBLEM_TYPE_BASE, Problem
+from write_side.http.preconditions import ETAG_FORMAT
 
 _EXAMPLES: dict[int, tuple[str, dict[str, Any]]] = {
     400: (
@@ -74,10 +76,10 @@ def problem_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
 
 
 SUCCESS_HEADERS = {
-    "ETag": {"description": 'the order\'s version, "<version>"', "schema": {"type": "string"}},
+    "ETag": {"description": 'the order\'s version, "<version>"', "schema": ETAG_FORMAT},
     "X-Consistency-Token": {
         "description": "commit position to pass to the read side to read this write",
-        "schema": {"type": "string"},
+        "schema": TOKEN_FORMAT,
     },
     "X-Correlation-ID": {
         "description": "the request's correlation id",

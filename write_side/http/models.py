@@ -2,6 +2,8 @@
 
 Validation is strict on purpose: money and quantities are JSON integers (``12.5`` and ``"12"`` are
 rejected, never rounded or parsed), unknown fields are rejected, and every string is bounded.
+JSON has one number type, and JSON Schema counts ``12.0`` as an integer: so does this API (it
+becomes the int 12; the bounds then apply to it, so ``1e300`` is out of range, not an error).
 These checks are about shape; business rules (draft only, exact outstanding amount, …) belong to
 the command handlers and answer 409.
 """
@@ -11,7 +13,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, JsonValue, StrictInt, StrictStr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, StrictInt, StrictStr
 
 from shared.orders_events import Address
 
@@ -19,17 +21,31 @@ from shared.orders_events import Address
 MAX_MINOR_UNITS = 10**12
 SKU_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$"
 
+
+def _integral_float_as_int(value: object) -> object:
+    # Only an exactly integral float becomes an int; 12.5, inf and nan stay floats and fail
+    # the strict integer check, a string or a bool is never converted.
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+# Accepts a JSON integer written with a zero fraction. It goes last in ``Annotated``: after the
+# bounds, so the JSON schema keeps them as minimum/maximum.
+INTEGRAL_FLOAT = BeforeValidator(_integral_float_as_int)
 Sku = Annotated[StrictStr, Field(pattern=SKU_PATTERN, examples=["SKU-RED-MUG"])]
-Quantity = Annotated[StrictInt, Field(ge=1, le=1000, examples=[2])]
+Quantity = Annotated[StrictInt, Field(ge=1, le=1000, examples=[2]), INTEGRAL_FLOAT]
 MinorUnits = Annotated[
     StrictInt,
     Field(ge=0, le=MAX_MINOR_UNITS, description="integer minor units (cents)", examples=[1250]),
+    INTEGRAL_FLOAT,
 ]
 # Zero is a valid amount: an order of free items is paid with 0 (the domain checks it equals
 # the outstanding amount).
 PaymentMinorUnits = Annotated[
     StrictInt,
     Field(ge=0, le=MAX_MINOR_UNITS * 1000, description="integer minor units", examples=[2500]),
+    INTEGRAL_FLOAT,
 ]
 Currency = Annotated[
     StrictStr, Field(pattern=r"^[A-Z]{3}$", description="ISO 4217 code", examples=["EUR"])

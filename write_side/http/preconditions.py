@@ -11,22 +11,53 @@ unparsable ``If-Match`` to the server; this API answers:
   412, since the strong comparison RFC 9110 requires for ``If-Match`` cannot succeed;
 - several distinct version tags: 400, because a command pins exactly one version;
 - anything that is not ``"*"`` or a list of entity tags: 400 (malformed header).
+
+Several ``If-Match`` field lines are one list, the same as their values joined by commas (RFC
+9110 §5.3), so a caller passes every line. The OpenAPI document shows the two forms a client
+needs, ``*`` and one version tag, with the format defined here (``IF_MATCH_FORMAT``); the list
+forms above are what RFC 9110 obliges a server to understand besides.
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
+from typing import Any
 
 from shared.problem_details import ProblemError
 
 # One list element: optional weak prefix and a quoted opaque tag, then a comma or the end.
 # Empty elements are allowed by the list syntax of RFC 9110 §5.6.1.
 _ELEMENT = re.compile(r'[ \t]*(?:(W/)?"([\x21\x23-\x7e\x80-\xff]*)")?[ \t]*(?:,|$)')
-_VERSION = re.compile(r"0|[1-9][0-9]{0,18}")
-IDEMPOTENCY_KEY = re.compile(r"[A-Za-z0-9._:~+/=-]{16,255}")
+# Stream revisions are 64-bit integers: at most 19 decimal digits, no leading zero.
+_VERSION_DIGITS = 19
+_VERSION_PATTERN = rf"0|[1-9][0-9]{{0,{_VERSION_DIGITS - 1}}}"
+_VERSION = re.compile(_VERSION_PATTERN)
+# The formats the OpenAPI document gives: the ETag a command answers, and what If-Match sends.
+ETAG_FORMAT: dict[str, Any] = {
+    "type": "string",
+    "pattern": f'^"({_VERSION_PATTERN})"$',
+    "maxLength": _VERSION_DIGITS + 2,
+}
+IF_MATCH_FORMAT: dict[str, Any] = {
+    "type": "string",
+    "pattern": rf'^(\*|"({_VERSION_PATTERN})")$',
+    "maxLength": _VERSION_DIGITS + 2,
+}
+
+_KEY_LENGTH = (16, 255)
+_KEY_CHARACTERS = "A-Za-z0-9._:~+/=-"
+IDEMPOTENCY_KEY = re.compile(rf"[{_KEY_CHARACTERS}]{{{_KEY_LENGTH[0]},{_KEY_LENGTH[1]}}}")
+IDEMPOTENCY_KEY_FORMAT: dict[str, Any] = {
+    "type": "string",
+    "pattern": f"^{IDEMPOTENCY_KEY.pattern}$",
+    "minLength": _KEY_LENGTH[0],
+    "maxLength": _KEY_LENGTH[1],
+}
 IDEMPOTENCY_KEY_RULE = (
-    "16 to 255 characters from A-Z a-z 0-9 . _ : ~ + / = - (a UUID fits); keys name orders "
-    "globally, so they must be random enough not to collide with another client's"
+    f"{_KEY_LENGTH[0]} to {_KEY_LENGTH[1]} characters from A-Z a-z 0-9 . _ : ~ + / = - (a UUID "
+    "fits); keys name orders globally, so they must be random enough not to collide with "
+    "another client's"
 )
 
 
@@ -49,9 +80,15 @@ def _entity_tags(value: str) -> list[tuple[bool, str]]:
     return tags
 
 
-def expected_version_from_if_match(value: str | None) -> int | None:
-    """The version an ``If-Match`` header pins, or None when it pins none (see module doc)."""
-    if value is None or value.strip() == "*":
+def expected_version_from_if_match(lines: Sequence[str] | str | None) -> int | None:
+    """The version the ``If-Match`` field lines pin, or None when they pin none (module doc).
+    Several lines are one comma-separated list."""
+    if isinstance(lines, str):
+        lines = [lines]
+    if not lines:
+        return None
+    value = ", ".join(lines)
+    if value.strip() == "*":
         return None
     versions = {
         int(opaque)
