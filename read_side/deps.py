@@ -8,7 +8,6 @@ request is the ``X-Consistency-Token`` header (a commit position a command retur
 from __future__ import annotations
 
 import asyncio
-import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, cast
@@ -19,12 +18,9 @@ from starlette.types import Receive
 
 from read_side.queries import DEFAULT_WAIT_MS, MAX_WAIT_MS
 from shared.bus import MessageBus
+from shared.consistency_token import TOKEN_FORMAT, position_of
 from shared.messages import Query
 from shared.problem_details import ProblemError
-
-# Commit positions are unsigned 64-bit integers, written in decimal.
-_TOKEN = re.compile(r"0|[1-9][0-9]{0,19}")
-_MAX_POSITION = 2**64 - 1
 
 
 async def get_query_bus(request: Request) -> MessageBus[Query]:
@@ -60,8 +56,8 @@ def parse_token(token: str | None) -> int | None:
     """The position in an ``X-Consistency-Token`` header; a malformed one is a 400 problem."""
     if token is None:
         return None
-    text = token.strip()
-    if _TOKEN.fullmatch(text) is None or int(text) > _MAX_POSITION:
+    position = position_of(token.strip())
+    if position is None:
         raise ProblemError(
             400,
             "Malformed consistency token",
@@ -69,7 +65,7 @@ def parse_token(token: str | None) -> int | None:
             "(its X-Consistency-Token header or `position` field)",
             type_="malformed-consistency-token",
         )
-    return int(text)
+    return position
 
 
 async def get_consistency(
@@ -82,6 +78,7 @@ async def get_consistency(
             "command returned. The query waits until the read model has applied it, up to "
             "wait_ms, then answers anyway (with X-Read-Model-Stale: true if it had not).",
             examples=["184467"],
+            json_schema_extra=TOKEN_FORMAT,
         ),
     ] = None,
     wait_ms: Annotated[
