@@ -3,7 +3,7 @@
 Run from the repository root (the duration is the traffic's; proofs add a minute or so):
 
     .venv/bin/python -m benchmarks.soak [--duration 300] [--clients 16] [--hot-clients 4]
-        [--projector-kills 25] [--catch-up-events 1000]
+        [--projector-kills 25] [--catch-up-events 1000] [--catch-up-kills 3]
 
 It starts embedded-eventstore, embedded-mongo, orders-api and ``projector run`` from the
 Procfile lines, with the environment ``scripts/run-stack`` gives them, on free ports in a
@@ -35,6 +35,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--hot-clients", type=int, default=4, help="clients sharing hot orders")
     parser.add_argument("--projector-kills", type=int, default=25)
     parser.add_argument("--catch-up-events", type=int, default=1000)
+    parser.add_argument("--catch-up-kills", type=int, default=3)
     parser.add_argument("--keep", type=Path, help="keep data and logs in this directory")
     args = parser.parse_args(argv)
     if not 8 <= args.clients + args.hot_clients <= 32:
@@ -45,6 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         hot_clients=args.hot_clients,
         projector_kills=args.projector_kills,
         catch_up_events=args.catch_up_events,
+        catch_up_kills=args.catch_up_kills,
     )
     with tempfile.TemporaryDirectory(prefix="soak-") as scratch:
         workdir = args.keep or Path(scratch)

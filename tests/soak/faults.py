@@ -140,10 +140,12 @@ class Faults:
         self.injected[f"{name} {signal.Signals(signum).name}"] += 1
 
 
-def schedule(projector_kills: int) -> list[str]:
-    """The faults of a run, in order: the catch-up kill early (while few events are in the
-    log, the catch-up is mostly traffic's), store faults spread between projector kills."""
-    special = ["catch-up", "eventstore", "mongo-term", "mongo-kill"]
+def schedule(projector_kills: int, catch_up_kills: int = 1) -> list[str]:
+    """The faults of a run, in order: catch-up kills early and spread out, store faults between
+    the projector kills at random points."""
+    special = ["eventstore", "mongo-term", "mongo-kill"]
+    for slot in range(catch_up_kills):
+        special.insert(min(slot * 2, len(special)), "catch-up")
     plan: list[str] = []
     per_gap = max(projector_kills // (len(special) + 1), 1)
     kills_left = projector_kills

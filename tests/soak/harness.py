@@ -43,6 +43,7 @@ class SoakPlan:
     hot_clients: int = 3  # clients sharing hot orders
     projector_kills: int = 5  # kill -9 at random points, besides the catch-up kill
     catch_up_events: int = 1000
+    catch_up_kills: int = 1  # each: stopped while this many events pile up, killed at 1st write
     customers: int = 40
 
 
@@ -90,6 +91,9 @@ class Figures:
         kills = self.injected["projector kill -9"]
         if kills < self.plan.projector_kills:
             failed.append(f"only {kills} projector kills of {self.plan.projector_kills}")
+        catch_ups = self.injected["projector kill -9 at its first catch-up write"]
+        if catch_ups < self.plan.catch_up_kills:
+            failed.append(f"only {catch_ups} catch-up kills of {self.plan.catch_up_kills}")
         if not self.catch_up_events or min(self.catch_up_events) < self.plan.catch_up_events:
             failed.append(f"catch-up kill behind {self.catch_up_events} events")
         return failed
@@ -195,7 +199,10 @@ async def _traffic_under_faults(api: httpx.AsyncClient, plan: SoakPlan, faults: 
     try:
         started = time.monotonic()
         await inject(
-            faults, schedule(plan.projector_kills), plan.seconds * 0.85, plan.catch_up_events
+            faults,
+            schedule(plan.projector_kills, plan.catch_up_kills),
+            plan.seconds * 0.85,
+            plan.catch_up_events,
         )
         # Traffic goes on for the rest of the planned time (the last faults' aftermath).
         await asyncio.sleep(max(0.0, started + plan.seconds - time.monotonic()))

@@ -19,7 +19,14 @@ pytestmark = [
     ),
 ]
 
-LONG = SoakPlan(seconds=300, clients=16, hot_clients=4, projector_kills=25, catch_up_events=1000)
+LONG = SoakPlan(
+    seconds=300,
+    clients=16,
+    hot_clients=4,
+    projector_kills=25,
+    catch_up_events=1000,
+    catch_up_kills=3,
+)
 
 
 async def test_long_soak_under_faults_loses_nothing(tmp_path: Path) -> None:
