@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 
 from shared.document_store import DocumentStore
 from shared.errors import ServiceError
+from shared.logging_setup import redact
 from shared.read_models import (
     CHECKPOINTS,
     REGISTRY,
@@ -84,6 +85,9 @@ class CheckpointWatcher:
             log,
             "refused a read-your-writes wait with 503: %d reads are already waiting "
             "(READ_WAIT_MAX_WAITERS)",
+        )
+        self._poll_failures = ThrottledWarning(
+            log, "cannot read projection checkpoints for waiting reads (%s: %s); retrying"
         )
         self._poller: asyncio.Task[None] | None = None
         self.polls = 0
@@ -153,8 +157,9 @@ class CheckpointWatcher:
         outage must not stop the watcher (the waiters time out instead)."""
         try:
             positions = await self._positions({w.projection for w in self._waiters})
-        except Exception:
-            log.warning("cannot read projection checkpoints; retrying", exc_info=True)
+        except Exception as error:
+            # Every tick while the store is down: one throttled line, never a traceback each.
+            self._poll_failures.warn(type(error).__name__, redact(str(error)))
             positions = {}
         for waiter in list(self._waiters):
             reached = positions.get(waiter.projection, -1) >= waiter.position
@@ -165,12 +170,10 @@ class CheckpointWatcher:
     async def _positions(self, projections: Iterable[str]) -> dict[str, int]:
         """The checkpoint position of each projection's active version: two queries per tick."""
         names = sorted(projections)
-        entries = await self._store.find(REGISTRY, {"_id": {"$in": names}})
+        entries = await self._store.find_by_ids(REGISTRY, names)
         versions = {str(e["_id"]): int(e["active_version"]) for e in entries}
         collections = {name: collection_name(name, versions.get(name, 1)) for name in names}
-        checkpoints = await self._store.find(
-            CHECKPOINTS, {"_id": {"$in": sorted(collections.values())}}
-        )
+        checkpoints = await self._store.find_by_ids(CHECKPOINTS, sorted(collections.values()))
         by_collection = {str(c["_id"]): int(c["position"]) for c in checkpoints}
         return {name: by_collection.get(collection, -1) for name, collection in collections.items()}
 

@@ -1,20 +1,24 @@
 """The MongoDB adapter of the document store port, on motor (the only module importing it).
 
-Driver errors are translated here: transient connection failures are retried a bounded number
-of times (tenacity) and then raised as ``StoreUnavailable``; anything else the server rejects
-becomes ``DocumentStoreError``. Datetimes come back timezone-aware (UTC).
+Driver errors are translated here: transient failures (no connection, no answer in time, an
+answer that is not MongoDB's protocol) are retried a bounded number of times (tenacity) and then
+raised as ``StoreUnavailable``; every call, retries included, ends within ``call_timeout_s``
+(also ``StoreUnavailable``); anything else the server rejects becomes ``DocumentStoreError``.
+Datetimes come back timezone-aware (UTC).
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC
 from functools import partial
 from typing import Any
 
 import pymongo
+from bson.errors import InvalidBSON
 from motor.motor_asyncio import AsyncIOMotorClient
-from pymongo.errors import BulkWriteError, ConnectionFailure, PyMongoError
+from pymongo.errors import BulkWriteError, ConnectionFailure, ProtocolError, PyMongoError
 from tenacity import (
     AsyncRetrying,
     retry_if_exception_type,
@@ -23,35 +27,30 @@ from tenacity import (
 )
 
 from shared.document_store import (
+    MAX_BATCH,
     DeleteOne,
     Document,
+    DocumentStoreError,
     Filter,
     IndexSpec,
     ReplaceOne,
     UpdateOne,
     WriteOp,
+    WriteResult,
+    longest_in,
 )
-from shared.errors import ServiceError, StoreUnavailable
+from shared.errors import StoreUnavailable
+
+__all__ = ["DocumentStoreError", "MotorDocumentStore"]
 
 STORE = "mongodb"
-CHUNK_SIZE = 200
+CHUNK_SIZE = MAX_BATCH
 DUPLICATE_KEY = 11000
 # AutoReconnect, NetworkTimeout, ServerSelectionTimeoutError and WaitQueueTimeoutError are all
-# ConnectionFailure: the server could not be reached or answered too late. Retrying is safe.
-TRANSIENT: tuple[type[Exception], ...] = (ConnectionFailure,)
-
-
-class DocumentStoreError(ServiceError):
-    """MongoDB rejected an operation (not an outage): a bug in the operation or a broken
-    constraint such as a unique index. Retrying the same operation fails the same way.
-    ``op_index`` is the failing operation's index in the ``bulk_write`` call, when known."""
-
-    def __init__(self, collection: str, reason: str, op_index: int | None = None) -> None:
-        self.collection = collection
-        self.reason = reason
-        self.op_index = op_index
-        where = f" (operation {op_index})" if op_index is not None else ""
-        super().__init__(f"mongodb rejected a write to {collection!r}{where}: {reason}")
+# ConnectionFailure: the server could not be reached or answered too late. A ProtocolError or a
+# reply that is not BSON means the server answered garbage: it is not working either. Retrying
+# is safe for all of them.
+TRANSIENT: tuple[type[Exception], ...] = (ConnectionFailure, ProtocolError, InvalidBSON)
 
 
 class MotorDocumentStore:
@@ -69,6 +68,7 @@ class MotorDocumentStore:
         attempts: int = 3,
         max_backoff_s: float = 1.0,
         chunk_size: int = CHUNK_SIZE,
+        call_timeout_s: float = 30.0,
     ) -> None:
         if not 1 <= chunk_size <= CHUNK_SIZE:
             raise ValueError(f"chunk_size must be between 1 and {CHUNK_SIZE}, got {chunk_size}")
@@ -87,6 +87,7 @@ class MotorDocumentStore:
         self._attempts = attempts
         self._max_backoff_s = max_backoff_s
         self._chunk_size = chunk_size
+        self._call_timeout_s = call_timeout_s
 
     async def find_one(self, collection: str, filter: Filter) -> Document | None:
         found: Document | None = await self._call(
@@ -102,39 +103,57 @@ class MotorDocumentStore:
         sort: Sequence[tuple[str, int]] = (),
         limit: int = 0,
     ) -> list[Document]:
+        if longest_in(filter) > MAX_BATCH:
+            raise ValueError(f"an $in of more than {MAX_BATCH} values: use find_by_ids")
+
         def query() -> Awaitable[list[Document]]:
             cursor = self._db[collection].find(dict(filter), sort=list(sort) or None, limit=limit)
             return cursor.to_list(None)  # type: ignore[no-any-return]
 
         return await self._call(query, collection)
 
-    async def bulk_write(self, collection: str, ops: Sequence[WriteOp]) -> None:
+    async def find_by_ids(self, collection: str, ids: Sequence[str]) -> list[Document]:
+        found: list[Document] = []
+        unique = list(dict.fromkeys(ids))
+        for start in range(0, len(unique), self._chunk_size):
+            chunk = unique[start : start + self._chunk_size]
+            found += await self.find(collection, {"_id": {"$in": chunk}})
+        return found
+
+    async def bulk_write(self, collection: str, ops: Sequence[WriteOp]) -> WriteResult:
         """Ordered, in chunks of at most ``chunk_size`` (200) operations (the embedded server slows
         down sharply on larger writes). A chunk interrupted by a connection failure is sent
         again from the first operation not known to be done: safe for the operations this
-        project writes, which are conditional on ``_position`` or plain ``$set``s."""
+        project writes, which are conditional on ``_position`` or plain ``$set``s. (The count
+        of changes then misses what the interrupted attempt did: a caller that compares it with
+        the number of conditional operations re-reads, which is always safe.)"""
+        changed = 0
         for start in range(0, len(ops), self._chunk_size):
-            await self._write_chunk(collection, ops[start : start + self._chunk_size], start)
+            chunk = ops[start : start + self._chunk_size]
+            changed += await self._write_chunk(collection, chunk, start)
+        return WriteResult(changed=changed)
 
-    async def _write_chunk(self, collection: str, chunk: Sequence[WriteOp], offset: int) -> None:
+    async def _write_chunk(self, collection: str, chunk: Sequence[WriteOp], offset: int) -> int:
         # An ordered bulk write stops at the first error. A duplicate key on ``_id`` from an
         # upsert means its conditional filter missed a document that is already past this
         # position: the op changed nothing by design, so carry on after it. Ordered (not
         # ``ordered=False``) because several ops on one document must apply in sequence.
         driver_ops = [_to_driver(op) for op in chunk]
-        done = 0
+        done = changed = 0
         while done < len(chunk):
             write = partial(self._db[collection].bulk_write, driver_ops[done:], ordered=True)
             try:
-                await self._call(write, collection)
-                return
+                result = await self._call(write, collection)
+                return changed + _changes(result.bulk_api_result)
             except BulkWriteError as error:
                 index = done + _failed_index(error, collection)
                 if not _is_stale_upsert(error, chunk[index]):
                     raise DocumentStoreError(
                         collection, _bulk_reason(error), offset + index
                     ) from None
+                changed += _changes(error.details)
                 done = index + 1
+        return changed
 
     async def ensure_indexes(self, collection: str, indexes: Sequence[IndexSpec]) -> None:
         """Creating an index that already exists with the same keys and options is a no-op."""
@@ -168,9 +187,13 @@ class MotorDocumentStore:
             reraise=True,
         )
         try:
-            async for attempt in retrying:
-                with attempt:
-                    return await operation()
+            async with asyncio.timeout(self._call_timeout_s):
+                async for attempt in retrying:
+                    with attempt:
+                        return await operation()
+        except TimeoutError as error:
+            reason = f"no answer within {self._call_timeout_s:g} s"
+            raise StoreUnavailable(STORE, reason) from error
         except TRANSIENT as error:
             raise StoreUnavailable(STORE, _first_line(error)) from error
         except BulkWriteError:
@@ -190,6 +213,13 @@ def _to_driver(op: WriteOp) -> Any:
         case DeleteOne(filter=filter):
             return pymongo.DeleteOne(dict(filter))
     raise TypeError(f"not a write operation: {op!r}")
+
+
+def _changes(details: Mapping[str, Any]) -> int:
+    """Documents inserted, replaced, modified or removed, from a bulk write's raw result."""
+    return sum(
+        int(details.get(key) or 0) for key in ("nInserted", "nUpserted", "nModified", "nRemoved")
+    )
 
 
 def _failed_index(error: BulkWriteError, collection: str) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from shared.document_store import Document, Filter, IndexSpec, WriteOp
+from shared.document_store import Document, Filter, IndexSpec, WriteOp, WriteResult
 from shared.errors import StoreUnavailable
 from shared.event_store import AppendResult, ExpectedRevision, NewEvent, RecordedEvent
 
@@ -22,7 +22,10 @@ class UnusedDocumentStore:
     async def find(self, collection: str, filter: Filter, **_: Any) -> list[Document]:
         raise self._down()
 
-    async def bulk_write(self, collection: str, ops: Sequence[WriteOp]) -> None:
+    async def find_by_ids(self, collection: str, ids: Sequence[str]) -> list[Document]:
+        raise self._down()
+
+    async def bulk_write(self, collection: str, ops: Sequence[WriteOp]) -> WriteResult:
         raise self._down()
 
     async def ensure_indexes(self, collection: str, indexes: Sequence[IndexSpec]) -> None:

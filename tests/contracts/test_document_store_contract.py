@@ -15,7 +15,14 @@ from typing import Any
 
 import pytest
 
-from shared.document_store import DeleteOne, DocumentStore, IndexSpec, ReplaceOne, UpdateOne
+from shared.document_store import (
+    MAX_BATCH,
+    DeleteOne,
+    DocumentStore,
+    IndexSpec,
+    ReplaceOne,
+    UpdateOne,
+)
 from shared.errors import ServiceError, StoreUnavailable
 from shared.motor_document_store import DocumentStoreError, MotorDocumentStore
 from tests.conftest import unique
@@ -334,6 +341,48 @@ class DocumentStoreContract:
 
     async def test_ping(self, store: DocumentStore) -> None:
         await store.ping()
+
+    async def test_bulk_write_counts_only_the_operations_that_changed_a_document(
+        self, store: DocumentStore
+    ) -> None:
+        c = unique("c")
+        fresh = [at(5, "a"), at(5, "b"), UpdateOne({"_id": "c"}, {"$set": {"x": 1}}, upsert=True)]
+        assert (await store.bulk_write(c, fresh)).changed == 3
+        # A compare-and-set that lost (stale upsert, filter matching nothing), an update of a
+        # missing document: none counted. A replace and a delete are.
+        mixed = [
+            at(4, "a"),
+            at(6, "b"),
+            UpdateOne({"_id": "nobody"}, {"$set": {"x": 1}}),
+            ReplaceOne({"_id": "c", "x": 2}, {"x": 3}),
+            ReplaceOne({"_id": "c"}, {"x": 4}),
+            DeleteOne({"_id": "a"}),
+        ]
+        assert (await store.bulk_write(c, mixed)).changed == 3
+        assert (await store.bulk_write(c, [])).changed == 0
+
+    async def test_find_by_ids_reads_more_ids_than_one_query_may_name(
+        self, store: DocumentStore
+    ) -> None:
+        c = unique("c")
+        # Beyond embedded-mongo's 495-value $in and several MAX_BATCH chunks.
+        ids = [f"d{i:04d}" for i in range(3 * MAX_BATCH + 7)]
+        for start in range(0, len(ids), MAX_BATCH):
+            chunk = ids[start : start + MAX_BATCH]
+            written = await store.bulk_write(
+                c, [UpdateOne({"_id": i}, {"$set": {"n": 1}}, upsert=True) for i in chunk]
+            )
+            assert written.changed == len(chunk)
+        found = await store.find_by_ids(c, [*ids, "missing", ids[0]])
+        assert sorted(d["_id"] for d in found) == ids
+        assert await store.find_by_ids(c, []) == []
+
+    async def test_find_refuses_an_in_longer_than_max_batch(self, store: DocumentStore) -> None:
+        many = [str(i) for i in range(MAX_BATCH + 1)]
+        with pytest.raises(ValueError, match="find_by_ids"):
+            await store.find(unique("c"), {"_id": {"$in": many}})
+        with pytest.raises(ValueError, match="find_by_ids"):
+            await store.find(unique("c"), {"$or": [{"x": 1}, {"y": {"$in": many}}]})
 
 
 def closed_port() -> int:

@@ -4,7 +4,7 @@ the projection's active version reaches their token, and time out (stale) when i
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
@@ -13,6 +13,7 @@ from read_side.consistency import ReadModels
 from shared.document_store import Document, DocumentStore, Filter
 from shared.errors import StoreUnavailable
 from shared.read_models import CUSTOMER_SUMMARIES, ORDER_VIEWS, collection_name
+from tests.fakes.document_store import DelegatingDocumentStore
 from tests.read_side.support import (
     LONG_WAIT_MS,
     WAIT_S,
@@ -148,40 +149,41 @@ async def test_follows_a_rebuild_switching_the_active_version(
     assert (snapshot.position, snapshot.stale) == (70, False)
 
 
-class FlakyStore:
-    """The real store, whose ``find`` fails while ``down`` is set (an outage mid-wait)."""
+class FlakyStore(DelegatingDocumentStore):
+    """The real store, whose reads fail while ``down`` is set (an outage mid-wait)."""
 
     def __init__(self, store: DocumentStore) -> None:
-        self._store = store
+        super().__init__(store)
         self.down = True
         self.failures = 0
 
-    async def find(
-        self,
-        collection: str,
-        filter: Filter,
-        *,
-        sort: Sequence[tuple[str, int]] = (),
-        limit: int = 0,
-    ) -> list[Document]:
+    def _check(self) -> None:
         if self.down:
             self.failures += 1
             raise StoreUnavailable("mongodb", "connection refused")
-        return await self._store.find(collection, filter, sort=sort, limit=limit)
 
-    def __getattr__(self, name: str) -> Callable[..., Awaitable[Any]]:
-        return getattr(self._store, name)  # type: ignore[no-any-return]
+    async def find(self, collection: str, filter: Filter, **options: Any) -> list[Document]:
+        self._check()
+        return await super().find(collection, filter, **options)
+
+    async def find_by_ids(self, collection: str, ids: Sequence[str]) -> list[Document]:
+        self._check()
+        return await super().find_by_ids(collection, ids)
 
 
 async def test_an_outage_while_waiting_does_not_stop_the_watcher(
-    document_store: DocumentStore,
+    document_store: DocumentStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     flaky = FlakyStore(document_store)
     watcher = ObservedWatcher(flaky)  # type: ignore[arg-type]
     await set_checkpoint(document_store, ORDER_VIEWS, 100)
     waiter = asyncio.create_task(watcher.wait_for(ORDER_VIEWS, 100, WAIT_S))
-    await watcher.until(lambda: flaky.failures >= 2)
+    await watcher.until(lambda: flaky.failures >= 3)
     assert not waiter.done()
+    # One throttled line for the outage, not a traceback per poll.
+    lines = [r for r in caplog.records if "cannot read projection checkpoints" in r.getMessage()]
+    assert len(lines) == 1 and lines[0].exc_info is None
+    assert "StoreUnavailable" in lines[0].getMessage()
     flaky.down = False
     async with asyncio.timeout(WAIT_S):
         assert await waiter
