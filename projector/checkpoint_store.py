@@ -22,7 +22,14 @@ from shared.document_store import DocumentStore, UpdateOne
 from shared.read_models import CHECKPOINTS, collection_name
 
 State = Literal[
-    "not_started", "catching_up", "live", "rebuilding", "failed", "store_unavailable", "stopped"
+    "not_started",
+    "catching_up",
+    "live",
+    "rebuilding",
+    "failed",
+    "failing",
+    "store_unavailable",
+    "stopped",
 ]
 
 
@@ -83,6 +90,11 @@ class Target:
     state: State = "catching_up"
     last_event_at: datetime | None = None
     failure: FailedEvent | None = None
+    # While ``failing`` (an error that is neither an outage nor an event's fault): why, how
+    # many times in a row, and until when the version gets no events (then it is retried).
+    reason: str | None = None
+    troubles: int = 0
+    paused_until: datetime | None = None
 
     @property
     def name(self) -> str:
@@ -98,8 +110,9 @@ class Target:
 
     @property
     def accepting(self) -> bool:
-        """False once failed: a failed version gets no events until an operator acts."""
-        return self.failure is None
+        """False once failed (a failed version gets no events until an operator acts) and
+        while paused after an error (until the runner retries it)."""
+        return self.failure is None and self.paused_until is None
 
     def restore(self, record: CheckpointRecord | None) -> None:
         if record is None:
@@ -109,19 +122,20 @@ class Target:
         self.last_event_at = record.last_event_at
         self.failure = record.failure
 
-    def progress(self) -> tuple[int, State, datetime | None, FailedEvent | None]:
-        return (self.position, self.state, self.last_event_at, self.failure)
+    def progress(self) -> tuple[int, State, datetime | None, FailedEvent | None, str | None]:
+        return (self.position, self.state, self.last_event_at, self.failure, self.reason)
 
     def take(self, other: Target) -> None:
         """Adopt ``other``'s progress (a plan's outcome once it is saved)."""
-        self.position, self.state, self.last_event_at, self.failure = other.progress()
+        self.position, self.state, self.last_event_at, self.failure, self.reason = other.progress()
+        self.troubles, self.paused_until = other.troubles, other.paused_until
 
 
 async def load_checkpoints(store: DocumentStore, ids: Iterable[str]) -> dict[str, CheckpointRecord]:
     wanted = list(ids)
     if not wanted:
         return {}
-    documents = await store.find(CHECKPOINTS, {"_id": {"$in": wanted}})
+    documents = await store.find_by_ids(CHECKPOINTS, wanted)
     return {str(doc["_id"]): parse_checkpoint(doc) for doc in documents}
 
 
@@ -132,7 +146,11 @@ async def load_checkpoint(store: DocumentStore, checkpoint_id: str) -> Checkpoin
 
 def checkpoint_op(target: Target, now: datetime, reason: str | None = None) -> UpdateOne:
     """Overwrite the version's document with the target's progress (upsert)."""
-    error: object = target.failure.model_dump(mode="json") if target.failure is not None else reason
+    error: object = (
+        target.failure.model_dump(mode="json")
+        if target.failure is not None
+        else reason or target.reason
+    )
     return UpdateOne(
         {"_id": target.checkpoint_id},
         {

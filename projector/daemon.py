@@ -41,7 +41,7 @@ from shared.events import EventRegistry, utc_now
 from shared.read_models import collection_name
 
 log = logging.getLogger(__name__)
-RESUMABLE: frozenset[State] = frozenset({"not_started", "store_unavailable", "stopped"})
+RESUMABLE: frozenset[State] = frozenset({"not_started", "store_unavailable", "failing", "stopped"})
 # After a stop request the daemon gets this long to finish its batch, then this long to record
 # that it stopped: together under the 5 s a supervisor (honcho, docker) waits before SIGKILL,
 # even when the supervisor stops MongoDB at the same moment.
@@ -163,11 +163,11 @@ class DaemonController:
                 return Decision.RESTART
         return Decision.CONTINUE
 
-    async def on_outage(self, reason: str, targets: Sequence[Target]) -> None:
+    async def on_outage(self, reason: str, targets: Sequence[Target], state: State) -> None:
         """Best effort: MongoDB may be the store that is down."""
         for target in targets:
             if target.accepting:
-                target.state = "store_unavailable"
+                target.state = state
         await save_checkpoints(
             self._store, [t for t in targets if t.accepting], self._clock(), reason
         )

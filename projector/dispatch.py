@@ -5,9 +5,16 @@ of targets) and the documents they affect are read with one query per collection
 then folded into those documents in log order, in memory: an event at or below a document's
 ``_position`` was applied already (a re-delivery) and is skipped. Writing replaces each changed
 document once, compare-and-set on the ``_position`` it was read with (``compare_and_set``): a
-document that changed since it was read is never overwritten with stale state. Nothing here
-touches checkpoints: the runner saves them only once the writes went through, so a crash in between
-re-delivers events that each document then skips.
+document that changed since it was read is never overwritten with stale state. A write that loses
+its compare-and-set is not done: the documents are read again and the batch folded into them
+again (another writer, e.g. a killed predecessor's bulk write that the server finishes late, moved
+them; its events are skipped by position). Nothing here touches checkpoints: the runner saves
+them only once every write took effect, so a crash in between re-delivers events that each
+document then skips.
+
+Errors that are neither outages nor an event's fault (MongoDB refusing a read, documents that
+keep moving) do not stop the others: the target's plan carries the ``trouble`` and the runner
+pauses that target and retries it later.
 
 A handler that raises is retried a few times (projections are pure code, so this mostly guards
 against flukes), then its target stops *before* that event with the failure recorded; what the
@@ -29,12 +36,16 @@ from projector.checkpoint_store import FailedEvent, Target
 from projector.failures import write_or_find_culprit
 from projector.projection import EventEnvelope, Projection
 from shared.document_store import Document, DocumentStore, ReplaceOne, UpdateOne, WriteOp
+from shared.errors import StoreUnavailable
 from shared.event_store import RecordedEvent
 from shared.events import EventMetadata, EventRegistry
 from shared.logging_setup import correlation_id
 from shared.read_models import POSITION_FIELD
 
 HANDLER_ATTEMPTS = 3
+# Rounds of read, fold and write for one batch while documents keep moving under it; more means
+# something else keeps writing this version, and the target is paused as failing.
+WRITE_ROUNDS = 5
 log = logging.getLogger(__name__)
 
 
@@ -81,6 +92,7 @@ class Plan:
     target: Target
     outcome: Target
     applied: list[Applied] = field(default_factory=list)
+    trouble: str | None = None
 
     def stop_at(self, index: int, failure: FailedEvent) -> None:
         """Keep the changes before ``applied[index]``; the target fails on that event."""
@@ -205,26 +217,63 @@ class Dispatcher:
         self._registry = registry
         self._clock = clock
 
-    async def plan(
+    async def apply(
         self,
         batch: Batch,
         targets: Sequence[Target],
         parked: Mapping[str, frozenset[UUID]],
     ) -> list[Plan]:
-        """Read the documents the batch affects (one query per target collection) and fold the
-        batch into them. StoreUnavailable propagates (the batch is retried)."""
+        """Read, fold and write the batch for every accepting target, the targets in parallel.
+        StoreUnavailable propagates once every target's work has finished (the batch is
+        retried); any other error becomes that target's ``trouble``."""
         decoder = Decoder(self._registry)
         accepting = [target for target in targets if target.accepting]
-        loaded = await asyncio.gather(
+        outcomes = await asyncio.gather(
             *(
-                self._load(target, self._document_ids(batch, target, decoder))
+                self._apply_one(batch, target, decoder, parked.get(target.name, frozenset()))
                 for target in accepting
-            )
+            ),
+            return_exceptions=True,
         )
-        return [
-            self._plan_one(batch, target, decoder, parked.get(target.name, frozenset()), documents)
-            for target, documents in zip(accepting, loaded, strict=True)
-        ]
+        plans: list[Plan] = []
+        for outcome in outcomes:
+            if isinstance(outcome, BaseException):
+                raise outcome
+            plans.append(outcome)
+        return plans
+
+    async def _apply_one(
+        self, batch: Batch, target: Target, decoder: Decoder, parked: frozenset[UUID]
+    ) -> Plan:
+        ids = self._document_ids(batch, target, decoder)
+        for _ in range(WRITE_ROUNDS):
+            try:
+                documents = await self._load(target, ids)
+                plan = self._plan_one(batch, target, decoder, parked, documents)
+                written = await write_or_find_culprit(
+                    self._store, target.collection, plan.final_ops(), plan.event_ops
+                )
+            except StoreUnavailable:
+                raise
+            except Exception as error:
+                return Plan(target, replace(target), trouble=f"{type(error).__name__}: {error}")
+            if written.complete and written.culprit is not None:
+                index, error_text = written.culprit
+                plan.stop_at(
+                    index, failed_event(plan.applied[index].event, error_text, 1, self._clock())
+                )
+            if written.complete:
+                return plan
+            log.info(
+                "projection %s v%d: documents moved since they were read; reading them again",
+                target.name,
+                target.version,
+            )
+        trouble = (
+            f"documents kept changing while this batch was written ({WRITE_ROUNDS} rounds): "
+            "is another process writing this projection version?"
+        )
+        return Plan(target, replace(target), trouble=trouble)
 
     def _events_for(
         self, batch: Batch, target: Target, decoder: Decoder
@@ -252,7 +301,7 @@ class Dispatcher:
     async def _load(self, target: Target, ids: Sequence[str]) -> dict[str, Document]:
         if not ids:
             return {}
-        found = await self._store.find(target.collection, {"_id": {"$in": list(ids)}})
+        found = await self._store.find_by_ids(target.collection, ids)
         return {document["_id"]: document for document in found}
 
     def _plan_one(
@@ -296,23 +345,3 @@ class Dispatcher:
         if batch.checkpoint is not None and batch.checkpoint > outcome.position:
             outcome.position = batch.checkpoint
         return plan
-
-    async def write(self, plans: Sequence[Plan]) -> None:
-        """One bulk write per target collection, the collections in parallel. StoreUnavailable
-        propagates (the batch is retried); another write error pins the failing event."""
-        outcomes = await asyncio.gather(
-            *(self._write_one(plan) for plan in plans if plan.applied), return_exceptions=True
-        )
-        # Every write finished (none left running in the background); then report the outage.
-        errors = [o for o in outcomes if isinstance(o, BaseException)]
-        if errors:
-            raise errors[0]
-
-    async def _write_one(self, plan: Plan) -> None:
-        culprit = await write_or_find_culprit(
-            self._store, plan.target.collection, plan.final_ops(), plan.event_ops
-        )
-        if culprit is not None:
-            index, error = culprit
-            event = plan.applied[index].event
-            plan.stop_at(index, failed_event(event, error, 1, self._clock()))

@@ -1,5 +1,9 @@
 """Writing a target's documents, and finding the event to blame when MongoDB rejects them.
 
+Every operation written here is a compare-and-set; the caller learns whether all of them took
+effect (``Written.complete``): one that matched nothing means its document moved since it was
+read, and the caller must re-read and fold again before its checkpoint may pass those events.
+
 ``StoreUnavailable`` is an outage, not a projection's fault: it propagates and the runner retries
 the whole batch with backoff. Any other error from a bulk write (a document MongoDB refuses) is
 retried briefly; if it persists, the documents are written again one event at a time, each state
@@ -12,6 +16,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from tenacity import (
     AsyncRetrying,
@@ -27,7 +32,18 @@ WRITE_ATTEMPTS = 3
 log = logging.getLogger(__name__)
 
 
-async def _write(store: DocumentStore, collection: str, ops: Sequence[WriteOp]) -> None:
+@dataclass(frozen=True, slots=True)
+class Written:
+    """``culprit``: (index of the first event group MongoDB refuses, the error), or None.
+    ``complete``: every operation written took effect (none lost its compare-and-set)."""
+
+    culprit: tuple[int, str] | None
+    complete: bool
+
+
+async def _write(store: DocumentStore, collection: str, ops: Sequence[WriteOp]) -> bool:
+    """True when every op changed its document (a retried write counts only its last try,
+    which errs on the side of re-reading)."""
     async for attempt in AsyncRetrying(
         retry=retry_if_not_exception_type(StoreUnavailable),
         stop=stop_after_attempt(WRITE_ATTEMPTS),
@@ -35,7 +51,9 @@ async def _write(store: DocumentStore, collection: str, ops: Sequence[WriteOp]) 
         reraise=True,
     ):
         with attempt:
-            await store.bulk_write(collection, ops)
+            result = await store.bulk_write(collection, ops)
+            return result.changed == len(ops)
+    raise AssertionError("unreachable: tenacity either returns or raises")
 
 
 async def write_or_find_culprit(
@@ -43,30 +61,31 @@ async def write_or_find_culprit(
     collection: str,
     ops: Sequence[WriteOp],
     by_event: Callable[[], Sequence[Sequence[WriteOp]]],
-) -> tuple[int, str] | None:
+) -> Written:
     """Write ``ops``, the batch's effect; if MongoDB refuses them, write ``by_event()`` (the
     same effect as one group of operations per event, consecutive) in order instead.
 
-    None when all were written; otherwise (index of the first group that cannot be written,
-    the error). Groups before it are written; none after it is.
+    With a culprit, groups before it are written and none after it is.
     """
     if not ops:
-        return None
+        return Written(None, complete=True)
     try:
-        await _write(store, collection, ops)
-        return None
+        return Written(None, complete=await _write(store, collection, ops))
     except StoreUnavailable:
         raise
     except Exception as error:
         log.warning("bulk write to %s failed (%s); retrying event by event", collection, error)
+    complete = True
     for index, group in enumerate(by_event()):
         if not group:
             continue
         try:
-            await _write(store, collection, group)
+            complete = await _write(store, collection, group) and complete
         except StoreUnavailable:
             raise
         except Exception as error:
-            return index, f"write rejected: {type(error).__name__}: {error}"
-    # The whole batch failed but every event alone went through: a transient fluke.
-    return None
+            culprit = (index, f"write rejected: {type(error).__name__}: {error}")
+            return Written(culprit, complete)
+    # The whole batch failed but every event alone went through: a transient fluke. Part of
+    # the failed bulk write may have landed, so event-by-event writes may have matched nothing.
+    return Written(None, complete=complete)

@@ -39,7 +39,7 @@ from projector.checkpoint_store import (
 )
 from projector.progress import CatchUpProgress
 from projector.projection import Projection
-from projector.runner import Decision, Runner, RunnerSettings
+from projector.runner import Decision, Runner, RunnerAbort, RunnerSettings
 from projector.version_registry import (
     claim_rebuild,
     drop_old_versions,
@@ -58,7 +58,7 @@ HEARTBEAT_EVERY = timedelta(seconds=5)
 log = logging.getLogger(__name__)
 
 
-class RebuildFailed(Exception):
+class RebuildFailed(RunnerAbort):
     """The new version failed on an event (recorded in its checkpoint)."""
 
     def __init__(self, name: str, version: int, failure: FailedEvent) -> None:
@@ -71,7 +71,7 @@ class RebuildFailed(Exception):
         )
 
 
-class RebuildLost(Exception):
+class RebuildLost(RunnerAbort):
     """The registry changed under the rebuild (another process took it over)."""
 
 
@@ -191,7 +191,7 @@ class RebuildController:
         )
         return Decision.FINISH
 
-    async def on_outage(self, reason: str, targets: Sequence[Target]) -> None:
+    async def on_outage(self, reason: str, targets: Sequence[Target], state: State) -> None:
         await save_checkpoints(self._store, targets, self._clock(), reason)
 
 

@@ -10,7 +10,12 @@ rebuild are two controllers.
 Outages (``StoreUnavailable`` from either store, or the subscription dropping) end the session
 and start a new one from the saved checkpoints, with capped exponential backoff and jitter
 (tenacity) for as long as the outage lasts; each wait is reported to the controller so the
-state is visible. The backoff starts over once a session made progress.
+state is visible. The backoff starts over once a session made progress. Any other error is
+handled the same way (state ``failing`` with the error instead of ``store_unavailable``): the
+runner never gives up on a data or store error; only a controller's ``RunnerAbort`` ends it.
+An error confined to one target (MongoDB refusing its documents) pauses only that target, with
+its own backoff, while the others carry on; once the pause is over the session restarts from
+the lowest checkpoint and the target catches up.
 """
 
 from __future__ import annotations
@@ -21,16 +26,16 @@ import enum
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Protocol
 from uuid import UUID
 
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception_type, wait_exponential_jitter
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
 
 from projector.batching import Batch, SubscriptionDropped, SubscriptionPump, batches
 from projector.checkpoint_store import State, Target, save_checkpoints
 from projector.dead_letters import parked_event_ids
-from projector.dispatch import Dispatcher
+from projector.dispatch import Dispatcher, Plan
 from shared.document_store import DocumentStore
 from shared.errors import StoreUnavailable
 from shared.event_store import EventStoreReader
@@ -38,6 +43,19 @@ from shared.events import EventRegistry, utc_now
 
 OUTAGES = (StoreUnavailable, SubscriptionDropped)
 log = logging.getLogger(__name__)
+
+
+class RunnerAbort(Exception):
+    """Raised by a controller to end the run; never retried (e.g. a rebuild that lost)."""
+
+
+def _retried(error: BaseException) -> bool:
+    return isinstance(error, Exception) and not isinstance(error, RunnerAbort)
+
+
+def trouble_state(error: BaseException) -> State:
+    """How an error the runner retries shows in a target's state."""
+    return "store_unavailable" if isinstance(error, OUTAGES) else "failing"
 
 
 class Decision(enum.Enum):
@@ -75,8 +93,9 @@ class Controller(Protocol):
         """Called after every batch (also after empty ones while the log is idle)."""
         ...
 
-    async def on_outage(self, reason: str, targets: Sequence[Target]) -> None:
-        """A store is unavailable; the runner will retry."""
+    async def on_outage(self, reason: str, targets: Sequence[Target], state: State) -> None:
+        """A store is unavailable (``state`` store_unavailable) or something else failed
+        (``failing``); the runner will retry."""
         ...
 
 
@@ -123,7 +142,7 @@ class Runner:
 
         while not self._stop.is_set():
             retrying = AsyncRetrying(
-                retry=retry_if_exception_type(OUTAGES),
+                retry=retry_if_exception(_retried),
                 wait=wait_exponential_jitter(
                     multiplier=self._settings.backoff_initial_s,
                     max=self._settings.backoff_max_s,
@@ -136,8 +155,8 @@ class Runner:
             )
             try:
                 decision: Decision = await retrying(self._session, controller)
-            except OUTAGES:
-                if self._stop.is_set():
+            except Exception as error:
+                if self._stop.is_set() and _retried(error):
                     return
                 raise
             if decision is Decision.FINISH:
@@ -151,21 +170,23 @@ class Runner:
     async def _report(self, controller: Controller, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome is not None else None
         reason = describe(error) if error is not None else "unknown"
+        kind = trouble_state(error) if error is not None else "failing"
         wait = state.next_action.sleep if state.next_action is not None else 0.0
         log.warning(
-            "store unavailable (%s); retrying in %.1fs (attempt %d)",
+            "%s (%s); retrying in %.1fs (attempt %d)",
+            "store unavailable" if kind == "store_unavailable" else "error",
             reason,
             wait,
             state.attempt_number,
         )
-        await self._tell_outage(controller, reason)
+        await self._tell_outage(controller, reason, kind)
 
-    async def _tell_outage(self, controller: Controller, reason: str) -> None:
+    async def _tell_outage(self, controller: Controller, reason: str, kind: State) -> None:
         if self._observer is not None:
             self._observer.outage(reason)
         try:
             async with asyncio.timeout(2.0):
-                await controller.on_outage(reason, self._targets)
+                await controller.on_outage(reason, self._targets, kind)
         except Exception as error:  # best effort: the store that is down may be MongoDB
             log.debug("could not record the outage: %s", describe(error))
 
@@ -201,14 +222,45 @@ class Runner:
                     decision = await self._decide(controller, batch, targets)
                     if decision is not Decision.CONTINUE:
                         return decision
+                    if self._resume_paused(targets):
+                        return Decision.RESTART
             return Decision.FINISH
-        except OUTAGES as error:
-            if not progressed:
+        except Exception as error:
+            if not progressed or not _retried(error):
                 raise
             # A checkpoint moved since the last outage: start the backoff over.
-            log.warning("store unavailable (%s); resubscribing from checkpoints", describe(error))
-            await self._tell_outage(controller, describe(error))
+            log.warning("%s; resubscribing from checkpoints", describe(error))
+            await self._tell_outage(controller, describe(error), trouble_state(error))
             return Decision.RESTART
+
+    def _resume_paused(self, targets: Sequence[Target]) -> bool:
+        """Un-pause the targets whose pause is over; True if any (the session restarts from the
+        lowest checkpoint so that they catch up)."""
+        now = self._clock()
+        due = [t for t in targets if t.paused_until is not None and t.paused_until <= now]
+        for target in due:
+            log.info("projection %s v%d: retrying after an error", target.name, target.version)
+            target.paused_until = None
+        return bool(due)
+
+    def _pause(self, plan: Plan, now: datetime) -> None:
+        """A target whose batch failed for a reason of its own: failing, retried later."""
+        outcome, reason = plan.outcome, plan.trouble or "unknown"
+        outcome.troubles = plan.target.troubles + 1
+        wait = min(
+            self._settings.backoff_max_s,
+            self._settings.backoff_initial_s * 2 ** (outcome.troubles - 1),
+        )
+        outcome.state, outcome.reason = "failing", reason
+        outcome.paused_until = now + timedelta(seconds=wait)
+        log.warning(
+            "projection %s v%d failing (%s); retrying in %.1fs (attempt %d)",
+            outcome.name,
+            outcome.version,
+            reason,
+            wait,
+            outcome.troubles,
+        )
 
     async def _decide(
         self, controller: Controller, batch: Batch, targets: Sequence[Target]
@@ -224,12 +276,14 @@ class Runner:
         parked: dict[str, frozenset[UUID]],
     ) -> bool:
         """Read and fold, write, save checkpoints; True if a checkpoint moved forward."""
-        plans = await self._dispatcher.plan(batch, targets, parked)
-        await self._dispatcher.write(plans)
+        plans = await self._dispatcher.apply(batch, targets, parked)
+        now = self._clock()
         changed: list[Target] = []
         for plan in plans:
             outcome = plan.outcome
-            if outcome.failure is not None:
+            if plan.trouble is not None:
+                self._pause(plan, now)
+            elif outcome.failure is not None:
                 failure = outcome.failure
                 log.error(
                     "projection %s v%d failed on event %s (%s at position %d in %s): %s",
@@ -241,11 +295,15 @@ class Runner:
                     failure.stream,
                     failure.error,
                 )
-            elif batch.caught_up:
-                outcome.state = live_state
+            else:
+                outcome.troubles, outcome.reason = 0, None
+                if outcome.state in ("failing", "store_unavailable"):
+                    outcome.state = "catching_up" if live_state == "live" else live_state
+                if batch.caught_up:
+                    outcome.state = live_state
             if outcome.progress() != plan.target.progress():
                 changed.append(outcome)
-        await save_checkpoints(self._store, changed, self._clock())
+        await save_checkpoints(self._store, changed, now)
         advanced = any(plan.outcome.position > plan.target.position for plan in plans)
         for plan in plans:
             plan.target.take(plan.outcome)

@@ -49,9 +49,11 @@ class ProjectionStatus(BaseModel):
     version: int = Field(description="The active version (the one queries read)")
     collection: str
     state: State = Field(
-        description="live, catching_up, failed (see error), store_unavailable (see reason), "
-        "stopped (the daemon exited cleanly), not_started; a rebuild in progress is under "
-        "'rebuilding'"
+        description="live, catching_up, failed (stopped on an event, see error; waits for an "
+        "operator), failing (an error that is neither an event's fault nor an outage, such as "
+        "MongoDB refusing a read, see reason; retried with backoff while the other projections "
+        "carry on), store_unavailable (see reason), stopped (the daemon exited cleanly), "
+        "not_started; a rebuild in progress is under 'rebuilding'"
     )
     checkpoint_position: int
     head_position: int | None = Field(
@@ -70,7 +72,9 @@ class ProjectionStatus(BaseModel):
     last_event_at: datetime | None = Field(description="Record time of the last event applied")
     updated_at: datetime | None
     error: FailedEvent | None = None
-    reason: str | None = Field(default=None, description="Why a store is unavailable")
+    reason: str | None = Field(
+        default=None, description="Why a store is unavailable, or why the projection is failing"
+    )
     rebuilding: RebuildStatus | None = None
 
 

@@ -78,7 +78,7 @@ async def ensure_entries(store: DocumentStore, names: Iterable[str]) -> dict[str
 
 async def read_entries(store: DocumentStore, names: Iterable[str]) -> dict[str, RegistryEntry]:
     wanted = list(names)
-    documents = await store.find(REGISTRY, {"_id": {"$in": wanted}})
+    documents = await store.find_by_ids(REGISTRY, wanted)
     found = {str(doc["_id"]): parse_entry(doc) for doc in documents}
     return {name: found.get(name, RegistryEntry(name, 1)) for name in wanted}
 

@@ -4,7 +4,7 @@ and re-delivered events changing nothing."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import pytest
@@ -14,11 +14,12 @@ from projector.checkpoint_store import Target
 from projector.dispatch import Dispatcher
 from projector.projection import EventEnvelope
 from projector.projections import all_projections
-from shared.document_store import DocumentStore, UpdateOne
+from shared.document_store import DocumentStore, UpdateOne, WriteOp, WriteResult
 from shared.event_store import RecordedEvent
 from shared.events import EventRegistry, utc_now
 from shared.orders_events import build_order_event_registry
-from shared.read_models import collection_name
+from shared.read_models import CHECKPOINTS, collection_name
+from tests.fakes.document_store import DelegatingDocumentStore
 from tests.projections.scenario import (
     Scenario,
     expected_customer_summaries,
@@ -54,9 +55,8 @@ async def project(store: DocumentStore, envelopes: list[EventEnvelope]) -> None:
     for target in targets:
         await store.ensure_indexes(target.collection, target.projection.indexes)
     dispatcher = Dispatcher(store, build_order_event_registry(), utc_now)
-    plans = await dispatcher.plan(Batch([recorded(e) for e in envelopes]), targets, {})
-    await dispatcher.write(plans)
-    assert all(plan.outcome.failure is None for plan in plans)
+    plans = await dispatcher.apply(Batch([recorded(e) for e in envelopes]), targets, {})
+    assert all(plan.outcome.failure is None and plan.trouble is None for plan in plans)
 
 
 async def read_models(store: DocumentStore) -> dict[str, list[dict[str, Any]]]:
@@ -103,6 +103,51 @@ async def test_redelivery_after_crashes_changes_nothing(
     assert await read_models(store) == expected(s)
 
 
+class RacingStore(DelegatingDocumentStore):
+    """Runs ``meanwhile`` once, just before the first write to a read model: the documents the
+    dispatcher read have moved by the time its compare-and-set writes arrive."""
+
+    def __init__(self, inner: DocumentStore, meanwhile: Callable[[], Awaitable[None]]) -> None:
+        super().__init__(inner)
+        self._meanwhile: Callable[[], Awaitable[None]] | None = meanwhile
+        self.lost = 0  # operations that matched nothing: the race happened
+
+    async def bulk_write(self, collection: str, ops: Sequence[WriteOp]) -> WriteResult:
+        if self._meanwhile is not None and collection != CHECKPOINTS:
+            meanwhile, self._meanwhile = self._meanwhile, None
+            await meanwhile()
+        result = await self.inner.bulk_write(collection, ops)
+        self.lost += len(ops) - result.changed
+        return result
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+async def test_a_late_write_of_a_dead_projector_is_folded_in_not_lost(
+    store: DocumentStore, name: str
+) -> None:
+    """The projector is killed during a catch-up; MongoDB finishes its bulk write after the
+    restarted projector read the same documents. The restarted projector's compare-and-set
+    loses: it must read those documents again and fold the rest of its batch into them, not
+    count the batch as done (which left them behind the log for good)."""
+    s = scenario()
+    envelopes = s.history.envelopes
+    await project(store, envelopes[:5])  # orders a and b exist; c, d and e do not yet
+
+    async def dead_predecessor_write() -> None:
+        await project(store, envelopes[5:15])
+
+    targets = [
+        Target(projection, 1, position=envelopes[4].position) for projection in all_projections()
+    ]
+    racing = RacingStore(store, dead_predecessor_write)
+    dispatcher = Dispatcher(racing, build_order_event_registry(), utc_now)  # type: ignore[arg-type]
+    plans = await dispatcher.apply(Batch([recorded(e) for e in envelopes[5:]]), targets, {})
+
+    assert all(plan.outcome.position == envelopes[-1].position for plan in plans)
+    assert all(plan.trouble is None and plan.outcome.failure is None for plan in plans)
+    assert await read_models(store) == expected(s)
+
+
 async def test_a_document_changed_since_it_was_read_is_not_overwritten(
     store: DocumentStore,
 ) -> None:
@@ -112,17 +157,19 @@ async def test_a_document_changed_since_it_was_read_is_not_overwritten(
     envelopes = s.history.envelopes
     await project(store, envelopes[:5])  # orders a and b exist; c, d and e do not yet
     targets = [Target(projection, 1) for projection in all_projections()]
-    dispatcher = Dispatcher(store, build_order_event_registry(), utc_now)
-    plans = await dispatcher.plan(Batch([recorded(e) for e in envelopes[5:]]), targets, {})
-
     views = collection_name("order_views", 1)
     meanwhile = {"_position": 10**12, "status": "written meanwhile"}
-    for order in (s.a, s.e):
-        await store.bulk_write(
-            views,
-            [UpdateOne({"_id": str(order)}, {"$set": meanwhile}, upsert=True)],
-        )
-    await dispatcher.write(plans)
+
+    async def written_meanwhile() -> None:
+        for order in (s.a, s.e):
+            await store.bulk_write(
+                views,
+                [UpdateOne({"_id": str(order)}, {"$set": meanwhile}, upsert=True)],
+            )
+
+    racing = RacingStore(store, written_meanwhile)
+    dispatcher = Dispatcher(racing, build_order_event_registry(), utc_now)  # type: ignore[arg-type]
+    await dispatcher.apply(Batch([recorded(e) for e in envelopes[5:]]), targets, {})
 
     documents = {d["_id"]: d for d in await store.find(views, {})}
     for order in (s.a, s.e):

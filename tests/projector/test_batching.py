@@ -18,7 +18,7 @@ from projector.failures import write_or_find_culprit
 from projector.metrics import ProjectorMetrics
 from projector.progress import estimated_total_events, log_fraction
 from projector.projection import EventEnvelope, Projection
-from shared.document_store import Document, ReplaceOne, WriteOp
+from shared.document_store import Document, ReplaceOne, WriteOp, WriteResult
 from shared.errors import StoreUnavailable
 from shared.event_store import CaughtUp, Checkpoint, RecordedEvent, SubscriptionItem
 from shared.events import EventMetadata, EventRegistry
@@ -148,10 +148,13 @@ class Flaky(Projection):
 
 
 class NoStore:
-    """Finds nothing: every document is new."""
+    """Finds nothing (every document is new); every write takes effect."""
 
-    async def find(self, collection: str, filter: Any) -> list[Any]:
+    async def find_by_ids(self, collection: str, ids: Any) -> list[Any]:
         return []
+
+    async def bulk_write(self, collection: str, ops: Sequence[WriteOp]) -> WriteResult:
+        return WriteResult(changed=len(ops))
 
 
 def dispatcher() -> Dispatcher:
@@ -162,7 +165,7 @@ async def test_events_at_or_below_the_checkpoint_are_skipped_and_checkpoints_adv
     target = Target(Flaky("never"), 1, position=20)
     batch = Batch([recorded(10), recorded(20), recorded(30), recorded(40, "OrderShipped")])
     batch.checkpoint = 55
-    [plan] = await dispatcher().plan(batch, [target], {})
+    [plan] = await dispatcher().apply(batch, [target], {})
     assert [item.event.position for item in plan.applied] == [30]
     assert plan.outcome.position == 55
     assert target.position == 20  # nothing changes before the runner saved it
@@ -173,7 +176,7 @@ async def test_a_failing_handler_stops_its_target_before_the_event() -> None:
     target = Target(projection, 1, position=0)
     batch = Batch([recorded(10), recorded(20, sku="BAD"), recorded(30)])
     batch.checkpoint = 99
-    [plan] = await dispatcher().plan(batch, [target], {})
+    [plan] = await dispatcher().apply(batch, [target], {})
     assert [item.event.position for item in plan.applied] == [10]
     failure = plan.outcome.failure
     assert failure is not None and failure.position == 20 and "boom" in failure.error
@@ -185,7 +188,7 @@ async def test_a_failing_handler_stops_its_target_before_the_event() -> None:
 async def test_a_parked_event_is_skipped_when_it_still_fails() -> None:
     target = Target(Flaky("BAD"), 1, position=0)
     batch = Batch([recorded(10), recorded(20, sku="BAD"), recorded(30)])
-    [plan] = await dispatcher().plan(
+    [plan] = await dispatcher().apply(
         batch, [target], {"flaky": frozenset({batch.events[1].event_id})}
     )
     assert [item.event.position for item in plan.applied] == [10, 30]
@@ -195,7 +198,7 @@ async def test_a_parked_event_is_skipped_when_it_still_fails() -> None:
 async def test_an_unreadable_event_fails_the_targets_that_handle_it() -> None:
     target = Target(Flaky("never"), 1, position=0)
     broken = dataclasses.replace(recorded(10), data=b"{not json")
-    [plan] = await dispatcher().plan(Batch([broken]), [target], {})
+    [plan] = await dispatcher().apply(Batch([broken]), [target], {})
     assert plan.outcome.failure is not None
     assert plan.outcome.failure.error.startswith("cannot read event")
 
@@ -226,12 +229,13 @@ class RejectingStore:
         self.written: list[object] = []
         self.outage = outage
 
-    async def bulk_write(self, collection: str, ops: Sequence[WriteOp]) -> None:
+    async def bulk_write(self, collection: str, ops: Sequence[WriteOp]) -> WriteResult:
         if self.outage:
             raise StoreUnavailable("mongodb", "connection refused")
         if any(isinstance(op, ReplaceOne) and op.filter["_id"] == "bad" for op in ops):
             raise ValueError("E11000 something MongoDB refuses")
         self.written.extend(op.filter["_id"] for op in ops if isinstance(op, ReplaceOne))
+        return WriteResult(changed=len(ops))
 
 
 def op(document_id: str) -> WriteOp:
@@ -242,9 +246,10 @@ async def test_a_rejected_write_is_pinned_on_its_event() -> None:
     store = RejectingStore()
     groups = [[op("a")], [], [op("bad")], [op("c")]]
     final = [op("a"), op("bad"), op("c")]
-    culprit = await write_or_find_culprit(store, "c", final, lambda: groups)  # type: ignore[arg-type]
+    written = await write_or_find_culprit(store, "c", final, lambda: groups)  # type: ignore[arg-type]
+    culprit = written.culprit
     assert culprit is not None and culprit[0] == 2 and "refuses" in culprit[1]
-    assert store.written == ["a"]
+    assert store.written == ["a"] and written.complete
 
 
 async def test_the_batch_is_written_at_once_when_it_can_be() -> None:
@@ -253,7 +258,8 @@ async def test_the_batch_is_written_at_once_when_it_can_be() -> None:
     def by_event() -> list[list[WriteOp]]:
         raise AssertionError("only needed to find a culprit")
 
-    assert await write_or_find_culprit(store, "c", [op("a"), op("c")], by_event) is None  # type: ignore[arg-type]
+    written = await write_or_find_culprit(store, "c", [op("a"), op("c")], by_event)  # type: ignore[arg-type]
+    assert written.culprit is None and written.complete
     assert store.written == ["a", "c"]
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
@@ -10,13 +9,20 @@ from projector.dead_letters import NothingToPark, list_dead_letters, park_failed
 from projector.projection import EventEnvelope
 from projector.projections import CustomerSummaries, OrderViews
 from projector.status import projection_statuses
-from shared.document_store import Document, DocumentStore, IndexSpec, WriteOp
+from shared.document_store import (
+    Document,
+    DocumentStore,
+    DocumentStoreError,
+    WriteOp,
+    WriteResult,
+)
 from shared.errors import StoreUnavailable
 from shared.esdb_event_store import EsdbEventStore
 from shared.event_store import SubscriptionItem
 from shared.orders_events import ItemAdded
 from shared.read_models import CHECKPOINTS, resolve_active
 from tests.conftest import unique
+from tests.fakes.document_store import DelegatingDocumentStore
 from tests.fakes.event_store import InMemoryEventStore
 from tests.projector.support import (
     Order,
@@ -168,41 +174,19 @@ async def test_an_event_store_outage_is_retried_and_visible_in_status(
         await wait_until(live, "the projection to be live again")
 
 
-class FlakyDocumentStore:
-    """Delegates to a real document store; writes to read models fail while ``down``."""
+class FlakyDocumentStore(DelegatingDocumentStore):
+    """Writes to read models fail while ``down``."""
 
     def __init__(self, inner: DocumentStore) -> None:
-        self.inner = inner
+        super().__init__(inner)
         self.down = False
         self.refused = 0
-        self.came_back = asyncio.Event()
 
-    async def bulk_write(self, collection: str, ops: Sequence[WriteOp]) -> None:
+    async def bulk_write(self, collection: str, ops: Sequence[WriteOp]) -> WriteResult:
         if self.down and collection != CHECKPOINTS:
             self.refused += 1
             raise StoreUnavailable("mongodb", "connection refused")
-        await self.inner.bulk_write(collection, ops)
-
-    async def find_one(self, collection: str, filter: Any) -> Any:
-        return await self.inner.find_one(collection, filter)
-
-    async def find(self, collection: str, filter: Any, **options: Any) -> Any:
-        return await self.inner.find(collection, filter, **options)
-
-    async def ensure_indexes(self, collection: str, indexes: Sequence[IndexSpec]) -> None:
-        await self.inner.ensure_indexes(collection, indexes)
-
-    async def drop_collection(self, collection: str) -> None:
-        await self.inner.drop_collection(collection)
-
-    async def list_collections(self) -> list[str]:
-        return await self.inner.list_collections()
-
-    async def ping(self) -> None:
-        await self.inner.ping()
-
-    async def close(self) -> None:
-        await self.inner.close()
+        return await self.inner.bulk_write(collection, ops)
 
 
 async def test_a_mongodb_outage_skips_nothing(
@@ -211,7 +195,7 @@ async def test_a_mongodb_outage_skips_nothing(
     flaky = FlakyDocumentStore(document_store)
     customer = unique("customer")
     first = await append_orders(event_store, [Order(customer)], random_day())
-    async with running_daemon(event_store, flaky, [OrderViews()]):  # type: ignore[arg-type]
+    async with running_daemon(event_store, flaky, [OrderViews()]):
         await wait_for_position(document_store, first, ["order_views"])
         flaky.down = True
         orders = [Order(customer, "cancelled") for _ in range(5)]
@@ -230,3 +214,65 @@ async def test_a_mongodb_outage_skips_nothing(
 
 async def _true_if(condition: bool) -> bool:
     return condition
+
+
+class RefusingDocumentStore(DelegatingDocumentStore):
+    """Reads of one projection's documents are refused while ``refusing`` (as embedded-mongo
+    refused a ``$in`` of 496 ids: not an outage, not an event's fault)."""
+
+    def __init__(self, inner: DocumentStore, prefix: str) -> None:
+        super().__init__(inner)
+        self.prefix = prefix
+        self.refusing = True
+        self.refused = 0
+
+    def _check(self, collection: str) -> None:
+        if self.refusing and collection.startswith(self.prefix):
+            self.refused += 1
+            raise DocumentStoreError(collection, "Expression tree is too large")
+
+    async def find(self, collection: str, filter: Any, **options: Any) -> list[Document]:
+        self._check(collection)
+        return await self.inner.find(collection, filter, **options)
+
+    async def find_by_ids(self, collection: str, ids: Sequence[str]) -> list[Document]:
+        self._check(collection)
+        return await self.inner.find_by_ids(collection, ids)
+
+
+async def test_a_projection_mongodb_refuses_is_failing_and_retried_while_others_carry_on(
+    event_store: EsdbEventStore, document_store: DocumentStore
+) -> None:
+    refusing = RefusingDocumentStore(document_store, "customer_summaries_")
+    customer = unique("customer")
+    orders = [Order(customer, "cancelled") for _ in range(3)]
+    async with running_daemon(event_store, refusing, [OrderViews(), CustomerSummaries()]) as daemon:
+        last = await append_orders(event_store, orders, random_day())
+        # The other projection carries on to the head.
+        await wait_for_position(document_store, last, ["order_views"])
+
+        async def failing() -> Any:
+            record = await checkpoint(document_store, "customer_summaries")
+            return record if record is not None and record.state == "failing" else None
+
+        record = await wait_until(failing, "customer_summaries to be failing")
+        assert record.reason is not None and "Expression tree is too large" in record.reason
+        assert record.failure is None and record.position < last
+        [summaries] = await projection_statuses(document_store, event_store, [CustomerSummaries()])
+        assert summaries.state == "failing" and summaries.reason == record.reason
+        # Retried with backoff, never given up: the daemon is still running.
+        await wait_until(lambda: _true_if(refusing.refused >= 3), "retries")
+        assert not daemon.done()
+
+        refusing.refusing = False
+        await wait_for_position(document_store, last, ["customer_summaries"])
+
+        async def live() -> Any:
+            record = await checkpoint(document_store, "customer_summaries")
+            return record if record is not None and record.state == "live" else None
+
+        recovered = await wait_until(live, "customer_summaries to be live again")
+        assert recovered.reason is None
+    active = await resolve_active(document_store, "customer_summaries")
+    summary = await document_store.find_one(active.collection, {"_id": customer})
+    assert summary is not None and summary["orders_by_status"]["cancelled"] == len(orders)
