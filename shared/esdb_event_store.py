@@ -1,36 +1,51 @@
 """The event store adapter over esdbclient: the only module that imports it.
 
 Driver errors are translated here into the project's own (``ConcurrencyError``,
-``StreamNotFound``, ``StoreUnavailable``). Transient failures (unavailable, deadline) are
-retried with exponential backoff and jitter for a bounded time before ``StoreUnavailable``.
+``StreamNotFound``, ``StoreUnavailable``): whatever an outage looks like from the client
+(gRPC errors, esdbclient's ServiceUnavailable, DeadlineExceeded, DiscoveryFailed,
+ExceptionIteratingRequests, a call cancelled because a reconnect closed its channel, a read cut
+short) ends as ``StoreUnavailable``, never as another exception or a made-up answer.
+
+Every call is bounded: each RPC carries a gRPC deadline, and the whole operation (esdbclient's
+own reconnect-and-retry, then ours with backoff and jitter) has one time budget, enforced with
+``shared.deadlines.within`` so a library that swallows its cancellation cannot stretch it. A
+store that stops answering therefore costs a caller at most ``budget_s`` seconds.
 """
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from typing import Any
 
+import grpc
+import grpc.aio
 from esdbclient import AsyncEventStoreDBClient, StreamState
 from esdbclient import NewEvent as EsdbNewEvent
 from esdbclient import RecordedEvent as EsdbRecordedEvent
 from esdbclient.events import CaughtUp as EsdbCaughtUp
 from esdbclient.events import Checkpoint as EsdbCheckpoint
 from esdbclient.exceptions import (
-    DeadlineExceeded,
-    DiscoveryFailed,
-    GrpcError,
+    AccessDeniedError,
+    BadRequestError,
+    EventStoreDBClientException,
+    MaximumAppendSizeExceededError,
     NotFound,
-    ServiceUnavailable,
+    ProgrammingError,
+    StreamIsDeleted,
     WrongCurrentVersion,
 )
 from tenacity import (
     AsyncRetrying,
-    retry_if_exception_type,
+    retry_if_exception,
     stop_after_delay,
     wait_exponential_jitter,
 )
 
+from shared.deadlines import reassert_cancellation, within
 from shared.errors import ConcurrencyError, StoreUnavailable, StreamNotFound
 from shared.event_store import (
     ANY,
@@ -44,11 +59,73 @@ from shared.event_store import (
     SubscriptionItem,
 )
 
-TRANSIENT = (ServiceUnavailable, DeadlineExceeded, DiscoveryFailed, GrpcError)
+STORE = "eventstore"
+# The default time budget of one operation, retries included (ApiSettings.eventstore_timeout_s
+# sets the API's). Each RPC gets at most half of it, so a hung call leaves time for one retry.
+BUDGET_S = 5.0
+MIN_RPC_TIMEOUT_S = 0.1
+
+
+class _CallCut(Exception):
+    """A call ended without its answer: gRPC cancelled it (a reconnect closed its channel) or a
+    read stopped before the server said it was complete."""
+
+
+# Answers about the data or the request, not about the store's health: never retried, never
+# turned into StoreUnavailable.
+ANSWERS: tuple[type[BaseException], ...] = (
+    NotFound,
+    WrongCurrentVersion,
+    StreamIsDeleted,
+    AccessDeniedError,
+    MaximumAppendSizeExceededError,
+    BadRequestError,
+    ProgrammingError,
+)
+# Everything else the client raises is an outage (grpc.aio.UsageError: "Channel is closed").
+OUTAGES: tuple[type[BaseException], ...] = (
+    EventStoreDBClientException,
+    grpc.RpcError,
+    grpc.aio.UsageError,
+    _CallCut,
+)
 _ACTUAL_REVISION = re.compile(r"last event is (\d+)")
 # Filter checkpoints every window x multiplier scanned events (EventStoreDB's defaults).
 CHECKPOINT_WINDOW = 32
 CHECKPOINT_MULTIPLIER = 5
+
+
+def _is_outage(error: BaseException) -> bool:
+    return isinstance(error, OUTAGES) and not isinstance(error, ANSWERS)
+
+
+async def _answered[T](work: Awaitable[T]) -> T:
+    """``work``'s result, with a gRPC-made cancellation turned into ``_CallCut``.
+
+    grpc.aio raises ``CancelledError`` in the caller when a call is cancelled under it (esdbclient
+    closes the channel on reconnect, cancelling every call on it). That is not a request to
+    cancel this task: left alone it would escape the request handler as a cancellation and the
+    client's connection would close without an answer.
+    """
+    try:
+        result = await work
+    except asyncio.CancelledError:
+        reassert_cancellation()  # a real request to cancel this task: honour it
+        raise _CallCut("call cancelled: its connection was closed") from None
+    reassert_cancellation()  # esdbclient may have swallowed one and returned a cut answer
+    return result
+
+
+async def _complete(response: Any) -> list[EsdbRecordedEvent]:
+    """Every event of a read, or ``_CallCut``. esdbclient ends the iteration quietly when the
+    call is cancelled, so an empty or short list would look like an answer: only a call that
+    finished with status OK delivered the whole read."""
+    events = [event async for event in response]
+    reassert_cancellation()
+    code = await response.aio_call.code()
+    if code != grpc.StatusCode.OK:
+        raise _CallCut(f"read ended with status {code.name} after {len(events)} events")
+    return events
 
 
 def _event_type_filter(event_types: Sequence[str]) -> list[str]:
@@ -85,17 +162,23 @@ def _recorded(event: EsdbRecordedEvent) -> RecordedEvent:
 
 
 class EsdbEventStore:
-    """``shared.event_store.EventStore`` over an EventStoreDB (or embedded-eventstore) server."""
+    """``shared.event_store.EventStore`` over an EventStoreDB (or embedded-eventstore) server.
 
-    def __init__(self, uri: str, *, retry_budget_s: float = 5.0) -> None:
+    ``retry_budget_s`` bounds each operation, retries included: after it the caller gets
+    ``StoreUnavailable`` whatever the server does (answers garbage, nothing, or closes).
+    """
+
+    def __init__(self, uri: str, *, retry_budget_s: float = BUDGET_S) -> None:
+        if retry_budget_s <= 0:
+            raise ValueError(f"retry_budget_s must be positive, got {retry_budget_s}")
         self._uri = uri
-        self._retry_budget_s = retry_budget_s
+        self._budget_s = retry_budget_s
         self._client: AsyncEventStoreDBClient | None = None
 
     async def connect(self) -> None:
         """Create the client. For a single ``esdb://`` target no RPC is made yet."""
         client = AsyncEventStoreDBClient(self._uri)
-        await self._call(client.connect)
+        await self._call(lambda _deadline_s: client.connect())
         self._client = client
 
     @property
@@ -104,27 +187,54 @@ class EsdbEventStore:
             raise RuntimeError("EsdbEventStore.connect() was not awaited")
         return self._client
 
-    async def _call[T](self, operation: Callable[[], Awaitable[T]]) -> T:
-        """Run ``operation``, retrying transient errors within the budget."""
-        try:
+    async def _call[T](self, operation: Callable[[float], Awaitable[T]]) -> T:
+        """Run ``operation(rpc_timeout_s)`` within the budget, retrying outages with backoff;
+        ``StoreUnavailable`` once the budget is spent or the last attempt failed."""
+        deadline = time.monotonic() + self._budget_s
+
+        async def attempts() -> T:
             async for attempt in AsyncRetrying(
-                retry=retry_if_exception_type(TRANSIENT),
-                stop=stop_after_delay(self._retry_budget_s),
+                retry=retry_if_exception(_is_outage),
+                stop=stop_after_delay(self._budget_s),
                 wait=wait_exponential_jitter(multiplier=0.05, max=1.0, jitter=0.05),
                 reraise=True,
             ):
                 with attempt:
-                    return await operation()
-        except TRANSIENT as error:
-            raise StoreUnavailable("eventstore", type(error).__name__) from error
-        raise AssertionError("unreachable")  # pragma: no cover
+                    left = deadline - time.monotonic()
+                    rpc_timeout = max(MIN_RPC_TIMEOUT_S, min(self._budget_s / 2, left))
+                    return await _answered(operation(rpc_timeout))
+            raise AssertionError("unreachable")  # pragma: no cover
+
+        try:
+            return await within(attempts(), self._budget_s)
+        except TimeoutError:
+            raise StoreUnavailable(STORE, f"no answer within {self._budget_s:g}s") from None
+        except Exception as error:
+            if _is_outage(error):
+                raise StoreUnavailable(STORE, type(error).__name__) from error
+            raise
 
     async def ping(self) -> None:
         """Raises StoreUnavailable unless the server answers a read. Connects first when
         ``connect()`` has not succeeded yet, so start-up can simply ping until it answers."""
         if self._client is None:
             await self.connect()
-        await self._call(lambda: self.client.get_commit_position(filter_exclude=()))
+        await self._call(lambda deadline_s: self._last_position(deadline_s, None))
+
+    async def _last_position(self, deadline_s: float, include: Sequence[str] | None) -> int:
+        """The commit position of the last event (of ``include`` types; of any kind, system
+        events too, when None). Not esdbclient's get_commit_position: that answers 0 for a
+        read that was cut short."""
+        if include is None:
+            response = await self.client.read_all(
+                backwards=True, limit=1, timeout=deadline_s, filter_exclude=()
+            )
+        else:
+            response = await self.client.read_all(
+                backwards=True, limit=1, timeout=deadline_s, filter_include=include
+            )
+        events = await _complete(response)
+        return (events[0].commit_position or 0) if events else 0
 
     async def append(
         self, stream: str, expected: ExpectedRevision, events: Sequence[NewEvent]
@@ -137,8 +247,8 @@ class EsdbEventStore:
         ]
         try:
             position = await self._call(
-                lambda: self.client.append_to_stream(
-                    stream, current_version=_expected(expected), events=new
+                lambda deadline_s: self.client.append_to_stream(
+                    stream, current_version=_expected(expected), events=new, timeout=deadline_s
                 )
             )
         except WrongCurrentVersion as error:
@@ -148,27 +258,44 @@ class EsdbEventStore:
         elif expected == NO_STREAM:
             revision = len(events) - 1
         else:
-            last = await self._call(lambda: self.client.get_stream(stream, backwards=True, limit=1))
+            last = await self._call(
+                lambda deadline_s: self._read(stream, deadline_s, backwards=True, limit=1)
+            )
+            if not last:
+                raise StoreUnavailable(STORE, "stream read back empty after an append")
             revision = last[0].stream_position
         return AppendResult(revision=revision, position=position)
 
+    async def _read(
+        self, stream: str, deadline_s: float, *, backwards: bool = False, limit: int | None = None
+    ) -> list[EsdbRecordedEvent]:
+        options: dict[str, Any] = {"backwards": backwards, "timeout": deadline_s}
+        if limit is not None:
+            options["limit"] = limit
+        return await _complete(await self.client.read_stream(stream, **options))
+
     async def read_stream(self, stream: str) -> list[RecordedEvent]:
         try:
-            events = await self._call(lambda: self.client.get_stream(stream))
-        except NotFound as error:
+            events = await self._call(lambda deadline_s: self._read(stream, deadline_s))
+        except (NotFound, StreamIsDeleted) as error:
             raise StreamNotFound(stream) from error
+        if not events:
+            # A stream that exists has an event; a missing one raises NotFound. An empty
+            # answer is a read that was cut short, not an empty order.
+            raise StoreUnavailable(STORE, f"empty read of stream {stream!r}")
         return [_recorded(event) for event in events]
 
     async def head_position(self, event_types: Sequence[str]) -> int:
-        return await self._call(
-            lambda: self.client.get_commit_position(filter_include=_event_type_filter(event_types))
-        )
+        include = _event_type_filter(event_types)
+        return await self._call(lambda deadline_s: self._last_position(deadline_s, include))
 
     async def subscribe_all(
         self, after_position: int | None, event_types: Sequence[str]
     ) -> AsyncIterator[SubscriptionItem]:
+        # No gRPC deadline on the subscription itself (it lives as long as its reader); the
+        # budget bounds getting it confirmed.
         subscription = await self._call(
-            lambda: self.client.subscribe_to_all(
+            lambda _deadline_s: self.client.subscribe_to_all(
                 commit_position=after_position,
                 filter_include=_event_type_filter(event_types),
                 include_checkpoints=True,
@@ -185,8 +312,14 @@ class EsdbEventStore:
                     yield CaughtUp()
                 else:
                     yield _recorded(event)
-        except TRANSIENT as error:
-            raise StoreUnavailable("eventstore", type(error).__name__) from error
+            # A catch-up subscription never ends by itself: esdbclient ended it quietly
+            # because its call was cancelled (by us: honour it; else its channel closed).
+            reassert_cancellation()
+            raise StoreUnavailable(STORE, "subscription ended: its connection was closed")
+        except Exception as error:
+            if _is_outage(error):
+                raise StoreUnavailable(STORE, type(error).__name__) from error
+            raise
         finally:
             await subscription.stop()
 

@@ -7,8 +7,9 @@ Subclasses provide the ``store`` fixture only. The in-memory fake and the esdbcl
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
@@ -25,6 +26,7 @@ from shared.event_store import (
 )
 from tests.conftest import unique
 from tests.fakes.event_store import InMemoryEventStore
+from tests.misbehaving_servers import garbage_server, silent_server
 
 TIMEOUT_S = 10.0
 
@@ -188,3 +190,28 @@ class TestEsdbEventStore(EventStoreContract):
                 await adapter.ping()
         finally:
             await adapter.close()
+
+    @pytest.mark.parametrize("misbehaving", [garbage_server, silent_server])
+    async def test_a_server_answering_garbage_or_nothing_is_unavailable_within_the_budget(
+        self, misbehaving: Callable[[], contextlib.AbstractAsyncContextManager[int]]
+    ) -> None:
+        # Every operation ends, and ends as StoreUnavailable: never a hang, never another
+        # exception, never a made-up answer (esdbclient turns a cut read into an empty one).
+        async with misbehaving() as port:
+            adapter = EsdbEventStore(f"esdb://127.0.0.1:{port}?Tls=false", retry_budget_s=0.5)
+            await adapter.connect()
+            operations: list[Callable[[], Awaitable[object]]] = [
+                adapter.ping,
+                lambda: adapter.append(unique("contract"), NO_STREAM, [new_event()]),
+                lambda: adapter.read_stream(unique("contract")),
+                lambda: adapter.head_position(["Anything"]),
+                lambda: anext(aiter(adapter.subscribe_all(None, ["Anything"]))),
+            ]
+            try:
+                for operation in operations:
+                    with pytest.raises(StoreUnavailable):
+                        # A bound on failing only: the adapter's own budget is 0.5 s.
+                        async with asyncio.timeout(TIMEOUT_S):
+                            await operation()
+            finally:
+                await adapter.close()
