@@ -55,8 +55,16 @@ RFC 9457 `application/problem+json`.
 """
 
 
+# A request must not wait on a stopped store for long: MongoDB is given up on after a short
+# server selection and socket wait, two attempts, and (both stores) STORE_TIMEOUT_S overall.
+MONGO_SERVER_SELECTION_TIMEOUT_MS = 1000
+MONGO_CONNECT_TIMEOUT_MS = 1000
+MONGO_SOCKET_TIMEOUT_MS = 3000
+MONGO_ATTEMPTS = 2
+
+
 async def _open_event_store(settings: ApiSettings, stack: AsyncExitStack) -> EventStore:
-    store = EsdbEventStore(settings.eventstore_uri)
+    store = EsdbEventStore(settings.eventstore_uri, retry_budget_s=settings.store_timeout_s)
     stack.push_async_callback(store.close)
     label = f"eventstore at {settings.eventstore_uri}"  # wait_for_store redacts credentials
     await wait_for_store(label, store.ping, settings.startup_wait_s)
@@ -64,7 +72,15 @@ async def _open_event_store(settings: ApiSettings, stack: AsyncExitStack) -> Eve
 
 
 async def _open_document_store(settings: ApiSettings, stack: AsyncExitStack) -> DocumentStore:
-    store = MotorDocumentStore(settings.mongo_uri, settings.mongo_database)
+    store = MotorDocumentStore(
+        settings.mongo_uri,
+        settings.mongo_database,
+        server_selection_timeout_ms=MONGO_SERVER_SELECTION_TIMEOUT_MS,
+        connect_timeout_ms=MONGO_CONNECT_TIMEOUT_MS,
+        socket_timeout_ms=MONGO_SOCKET_TIMEOUT_MS,
+        attempts=MONGO_ATTEMPTS,
+        call_timeout_s=settings.store_timeout_s,
+    )
     stack.push_async_callback(store.close)
     label = f"mongodb at {settings.mongo_uri} (database {settings.mongo_database})"
     await wait_for_store(label, store.ping, settings.startup_wait_s)

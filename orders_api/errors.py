@@ -7,6 +7,8 @@ the same 503 whichever side hit it.
 
 from __future__ import annotations
 
+import logging
+
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
@@ -15,18 +17,24 @@ from shared.logging_setup import redact
 from shared.problem_details import ProblemError, install_problem_handlers, problem_response
 from write_side.http import install_command_error_handlers
 
+log = logging.getLogger(__name__)
+
 
 async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
+    """503 naming the store, with Retry-After. The reason (the driver's text: internal hosts,
+    ports, timeouts) goes to the log, one line, never to the client."""
     assert isinstance(exc, StoreUnavailable)
+    store = redact(exc.store)
+    log.warning("%s unavailable: %s", store, redact(exc.reason))
     return problem_response(
         request,
         ProblemError(
             503,
             "Service unavailable",
-            redact(f"{exc.store} unavailable: {exc.reason}; retry later"),
+            f"{store} unavailable; retry later",
             type_="store-unavailable",
             headers={"Retry-After": str(max(1, exc.retry_after_s))},
-            store=redact(exc.store),
+            store=store,
         ),
     )
 

@@ -21,6 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from orders_api.deps import DocumentStoreDep, EventStoreDep
 from orders_api.ops_docs import NOT_READY, READY_EXAMPLE, ok
 from projector.status import ProjectionStatus, projection_statuses
+from shared.deadlines import within
 from shared.document_store import DocumentStore
 from shared.errors import StoreUnavailable
 from shared.event_store import EventStoreReader
@@ -70,16 +71,22 @@ async def live() -> Liveness:
     return Liveness()
 
 
-async def _check(name: str, ping: Callable[[], Awaitable[None]]) -> tuple[str, str]:
+async def _check(name: str, ping: Callable[[], Awaitable[None]]) -> tuple[str, str, str]:
+    """(store, what the probe's body says, what the log says). Only a ping that returned within
+    the bound counts: ``within`` stops waiting at the bound even if the client library swallows
+    the cancellation and later returns as if it had an answer. The body names the kind of
+    failure only; the reason (hosts, ports, driver timeouts) goes to the log."""
     try:
-        await asyncio.wait_for(ping(), PING_TIMEOUT_S)
+        await within(ping(), PING_TIMEOUT_S)
     except TimeoutError:
-        return name, f"unavailable: no answer within {PING_TIMEOUT_S:g}s"
+        said = f"unavailable: no answer within {PING_TIMEOUT_S:g}s"
+        return name, said, said
     except StoreUnavailable as error:
-        return name, f"unavailable: {redact(error.reason)}"
+        return name, "unavailable: the ping failed", f"unavailable: {redact(error.reason)}"
     except Exception as error:
-        return name, f"unavailable: {type(error).__name__}"
-    return name, "ok"
+        said = f"unavailable: {type(error).__name__}"
+        return name, said, said
+    return name, "ok", "ok"
 
 
 def _lag(status: ProjectionStatus) -> ProjectionLag:
@@ -103,10 +110,12 @@ async def projection_lags(
 ) -> tuple[list[ProjectionLag] | None, list[str]]:
     """Each projection's lag, and warnings about failed ones (or about the report itself)."""
     try:
-        async with asyncio.timeout(STATUS_TIMEOUT_S):
-            statuses = await projection_statuses(
+        statuses = await within(
+            projection_statuses(
                 documents, events, count_limit=COUNT_LIMIT, count_timeout_s=COUNT_TIMEOUT_S
-            )
+            ),
+            STATUS_TIMEOUT_S,
+        )
     except TimeoutError:
         return None, [f"projection status not read within {STATUS_TIMEOUT_S:g}s"]
     except StoreUnavailable as error:
@@ -118,6 +127,12 @@ async def projection_lags(
         for lag in lags
         if lag.error is not None
     ]
+    warnings += [
+        f"projection {status.name} v{status.version} failing ({redact(status.reason or '')}); "
+        "the projector retries it with backoff"
+        for status in statuses
+        if status.state == "failing"
+    ]
     return lags, warnings
 
 
@@ -128,12 +143,14 @@ async def projection_lags(
 )
 async def ready(events: EventStoreDep, documents: DocumentStoreDep) -> Readiness:
     """Both stores answer a ping (503 naming the one that does not); projector lag reported."""
-    checks = dict(
-        await asyncio.gather(_check("eventstore", events.ping), _check("mongodb", documents.ping))
+    results = await asyncio.gather(
+        _check("eventstore", events.ping), _check("mongodb", documents.ping)
     )
-    failing = [name for name, state in checks.items() if state != "ok"]
+    checks = {name: said for name, said, _ in results}
+    failing = [name for name, said, _ in results if said != "ok"]
     if failing:
-        log.warning("not ready: %s", ", ".join(f"{name} {checks[name]}" for name in failing))
+        logged = ", ".join(f"{name} {why}" for name, said, why in results if said != "ok")
+        log.warning("not ready: %s", logged)
         raise ProblemError(
             503,
             "Not ready",

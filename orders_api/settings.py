@@ -10,6 +10,7 @@ from typing import Annotated, ClassVar, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from shared.esdb_event_store import BUDGET_S as STORE_TIMEOUT_S
 from shared.settings_base import StoreSettings, load_or_exit
 
 Port = Annotated[int, Field(ge=1, le=65535)]
@@ -46,6 +47,9 @@ class ApiSettings(StoreSettings):
     # Rebuilds started over HTTP keep the version they replaced readable this long (the same
     # variable as the projector's, so both kinds of rebuild behave alike).
     projector_retire_grace_s: Annotated[float, Field(ge=0, le=3600)] = 10.0
+    # How long one call to a store may take, retries included, before the request is answered
+    # 503 with Retry-After: a store that stops answering must not hold requests for a minute.
+    store_timeout_s: Annotated[float, Field(gt=0, le=120)] = STORE_TIMEOUT_S
     # Bounds on what clients may hold (see orders_api.server): beyond each, a deliberate
     # refusal (503 + Retry-After, 408, or a closed connection) and one throttled log line.
     read_wait_max_waiters: Annotated[int, Field(ge=1, le=100_000)] = 500

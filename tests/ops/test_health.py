@@ -3,13 +3,19 @@ projection reported without making the API unready."""
 
 from __future__ import annotations
 
+import contextlib
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 
+import pytest
+
+from orders_api.health import PING_TIMEOUT_S
 from shared.document_store import UpdateOne
 from shared.esdb_event_store import EsdbEventStore
 from shared.motor_document_store import MotorDocumentStore
 from shared.read_models import CHECKPOINTS
+from tests.misbehaving_servers import garbage_server, silent_server
 from tests.ops.support import PROJECTION_NAMES, api, by_name, closed_port
 
 
@@ -133,3 +139,45 @@ async def test_a_failed_projection_degrades_but_does_not_unready(
     [warning] = body["warnings"]
     assert "daily_sales" in warning
     assert "/admin/projections/daily_sales/dead-letters/park" in warning
+
+
+@pytest.mark.parametrize("misbehaving", [garbage_server, silent_server])
+async def test_never_ready_while_the_event_store_answers_garbage_or_nothing(
+    document_store: MotorDocumentStore,
+    misbehaving: Callable[[], contextlib.AbstractAsyncContextManager[int]],
+) -> None:
+    # esdbclient swallows the cancellation of a read and returns as if the log were empty: a
+    # probe bounded by asyncio.wait_for then said "eventstore: ok" (2 of 4 tries). Every try.
+    async with misbehaving() as port:
+        events = EsdbEventStore(f"esdb://127.0.0.1:{port}?Tls=false", retry_budget_s=30)
+        await events.connect()
+        try:
+            async with api(events, document_store) as (_, client):
+                responses = [await client.get("/health/ready") for _ in range(5)]
+        finally:
+            await events.close()
+    for response in responses:
+        assert response.status_code == 503, response.text
+        assert response.headers["retry-after"] == "1"
+        checks = response.json()["checks"]
+        assert checks["mongodb"] == "ok"
+        # The store's own budget (30 s) is far beyond the probe's: only the probe's bound
+        # can have answered.
+        assert checks["eventstore"] == f"unavailable: no answer within {PING_TIMEOUT_S:g}s"
+
+
+async def test_not_ready_body_shows_no_driver_reason(
+    event_store: EsdbEventStore, caplog: pytest.LogCaptureFixture
+) -> None:
+    documents = unreachable_mongo()
+    try:
+        async with api(event_store, documents) as (_, client):
+            response = await client.get("/health/ready")
+    finally:
+        await documents.close()
+    assert response.status_code == 503
+    # pymongo's reason names the host, port and its timeouts: the log has it, the body not.
+    assert "127.0.0.1" not in response.text and "Timeout" not in response.text
+    assert response.json()["checks"]["mongodb"] == "unavailable: the ping failed"
+    [line] = [r.getMessage() for r in caplog.records if r.getMessage().startswith("not ready")]
+    assert "127.0.0.1" in line
