@@ -6,14 +6,13 @@ import asyncio
 import re
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 from tests.e2e.stack import StackFactory
+from tests.e2e.traffic import read_own_write
 
 README = Path(__file__).resolve().parents[2] / "README.md"
-READ_TIMEOUT_S = 60.0
 MARKER = "<!-- walkthrough: run verbatim by tests/e2e/test_readme.py -->"
 
 
@@ -52,21 +51,7 @@ async def test_the_readme_walkthrough_runs_as_printed(stacks: StackFactory) -> N
     assert shipped is not None, out
     # Read the shipped order with the ship command's consistency token: a plain GET may come
     # before the projector applied it (that read flaked on slow machines).
-    order = await read_at(stack.api_url, f"/orders/{created.group(1)}", shipped.group(1))
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=30.0) as api:
+        order = await read_own_write(api, f"/orders/{created.group(1)}", int(shipped.group(1)))
     assert (order["status"], order["total"], order["amount_paid"]) == ("shipped", 4900, 4900)
     assert stack.interrupt() in (0, 130)
-
-
-async def read_at(api_url: str, path: str, token: str) -> dict[str, Any]:
-    """The document at ``path`` once the read model has applied ``token`` (waiting as long as
-    the API lets one request wait, again while it still answers stale)."""
-    async with httpx.AsyncClient(base_url=api_url, timeout=READ_TIMEOUT_S) as api:
-        async with asyncio.timeout(READ_TIMEOUT_S):
-            while True:
-                response = await api.get(
-                    path, params={"wait_ms": 10_000}, headers={"X-Consistency-Token": token}
-                )
-                assert response.status_code == 200, response.text
-                if response.headers["x-read-model-stale"] == "false":
-                    body: dict[str, Any] = response.json()
-                    return body
