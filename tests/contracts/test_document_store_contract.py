@@ -9,9 +9,12 @@ both servers.
 
 from __future__ import annotations
 
+import asyncio
 import socket
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 
@@ -26,6 +29,7 @@ from shared.document_store import (
 from shared.errors import ServiceError, StoreUnavailable
 from shared.motor_document_store import DocumentStoreError, MotorDocumentStore
 from tests.conftest import unique
+from tests.misbehaving_servers import TurningProxy, silent_server
 
 T0 = datetime(2025, 3, 1, 12, 0, 0, 123000, tzinfo=UTC)
 
@@ -411,6 +415,33 @@ class TestMotorDocumentStore(DocumentStoreContract):
         finally:
             await store.close()
 
+    async def test_a_server_turning_to_garbage_mid_session_is_unavailable(
+        self, mongo_uri: str
+    ) -> None:
+        # The connections are open and working; then every answer is garbage. Reads used to
+        # fail with a driver error other than ConnectionFailure (ProtocolError): a 500, not 503.
+        upstream = urlsplit(mongo_uri)
+        assert upstream.hostname is not None and upstream.port is not None
+        async with TurningProxy((upstream.hostname, upstream.port)) as proxy:
+            store = _bounded_store(f"mongodb://127.0.0.1:{proxy.port}/?directConnection=true")
+            try:
+                await store.bulk_write("c", [at(1, "a")])
+                assert await store.find_one("c", {"_id": "a"}) is not None
+                proxy.turn()
+                await _every_call_is_unavailable(store)
+            finally:
+                await store.close()
+
+    async def test_a_server_that_never_answers_is_unavailable_within_the_call_bound(
+        self,
+    ) -> None:
+        async with silent_server() as port:
+            store = _bounded_store(f"mongodb://127.0.0.1:{port}/?directConnection=true")
+            try:
+                await _every_call_is_unavailable(store)
+            finally:
+                await store.close()
+
     async def test_stale_ops_at_chunk_boundaries(
         self, mongo_uri: str, mongo_database_name: str
     ) -> None:
@@ -454,3 +485,31 @@ class TestMotorDocumentStore(DocumentStoreContract):
     def test_chunks_are_at_most_200_ops(self) -> None:
         with pytest.raises(ValueError, match="chunk_size"):
             MotorDocumentStore("mongodb://127.0.0.1:1", "x", chunk_size=201)
+
+
+def _bounded_store(uri: str) -> MotorDocumentStore:
+    return MotorDocumentStore(
+        uri,
+        unique("misbehaving").replace("-", "_")[:40],
+        server_selection_timeout_ms=300,
+        connect_timeout_ms=300,
+        socket_timeout_ms=300,
+        attempts=2,
+        max_backoff_s=0.05,
+        call_timeout_s=2.0,
+    )
+
+
+async def _every_call_is_unavailable(store: MotorDocumentStore) -> None:
+    calls: list[Callable[[], Awaitable[object]]] = [
+        store.ping,
+        lambda: store.find_one("c", {"_id": "a"}),
+        lambda: store.find("c", {}),
+        lambda: store.find_by_ids("c", ["a", "b"]),
+        lambda: store.bulk_write("c", [at(2, "a")]),
+    ]
+    for call in calls:
+        with pytest.raises(StoreUnavailable) as raised:
+            async with asyncio.timeout(30):  # a bound on failing only; the store's is 2 s
+                await call()
+        assert raised.value.store == "mongodb"
