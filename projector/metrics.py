@@ -42,6 +42,13 @@ class ProjectorMetrics:
             ["projection"],
             registry=self.registry,
         )
+        self.failing = Gauge(
+            "projector_projection_failing",
+            "1 while the projection is failing: an error that is neither an outage nor an "
+            "event's fault, retried with backoff (the reason is in projector status)",
+            ["projection"],
+            registry=self.registry,
+        )
         self.outages = Counter(
             "projector_store_outages",
             "Times a store was unavailable (each retry counts)",
@@ -69,7 +76,8 @@ class ProjectorMetrics:
                 self.applied.labels(target.name, str(target.version)).inc(taken)
             self._positions[key] = target.position
             self.position.labels(target.name, str(target.version)).set(target.position)
-            self.failed.labels(target.name).set(0 if target.accepting else 1)
+            self.failed.labels(target.name).set(0 if target.failure is None else 1)
+            self.failing.labels(target.name).set(1 if target.state == "failing" else 0)
 
     def outage(self, reason: str) -> None:
         self.available.set(0)

@@ -39,3 +39,23 @@ def test_events_applied_count_per_projection_version_what_its_checkpoint_passed(
     assert applied("projector_events_applied_total", {"projection": "named", "version": "2"}) == 4
     assert applied("projector_events_applied_total", {"projection": "named", "version": "1"}) == 2
     assert applied("projector_events_total") == 7
+
+
+def test_failed_and_failing_are_told_apart() -> None:
+    metrics = ProjectorMetrics()
+    target = Target(Named(), 1, position=5)
+    sample = metrics.registry.get_sample_value
+    metrics.batch(Batch([at(5)]), [target])
+    assert sample("projector_projection_failing", {"projection": "named"}) == 0
+    assert sample("projector_projection_failed", {"projection": "named"}) == 0
+
+    # Paused after an error it will retry: failing, not failed.
+    target.state, target.reason = "failing", "DocumentStoreError: refused"
+    target.paused_until = datetime.now(UTC)
+    metrics.batch(Batch([at(6)]), [target])
+    assert sample("projector_projection_failing", {"projection": "named"}) == 1
+    assert sample("projector_projection_failed", {"projection": "named"}) == 0
+
+    target.state, target.reason, target.paused_until = "live", None, None
+    metrics.batch(Batch([at(7)]), [target])
+    assert sample("projector_projection_failing", {"projection": "named"}) == 0
