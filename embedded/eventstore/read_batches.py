@@ -53,7 +53,7 @@ def _link_target(reader: LogReader, link: EventRow) -> EventRow | None:
         revision = int(revision_text)
     except ValueError:  # UnicodeDecodeError is a ValueError too
         return None
-    info = reader.stream_info(stream)
+    info = reader.readable_stream_info(stream)
     if info.tombstoned or info.soft_deleted or revision < info.first_visible_revision():
         return None
     return reader.event_at(stream, revision)
@@ -139,7 +139,7 @@ def stream_subscription_batch(reader: LogReader, encoder: Encoder, name: str, cu
     Revisions hidden by the stream metadata ($tb, e.g. before an undelete) are skipped; a
     tombstoned stream ends the subscription with the error EventStoreDB sends.
     """
-    info = reader.stream_info(name)
+    info = reader.readable_stream_info(name)
     if info.tombstoned:
         raise stream_deleted(name)
     if info.soft_deleted:

@@ -90,7 +90,7 @@ def _open_stream(
     """On a reader thread: the stream's row and the first page of the read (None: no page)."""
     name = request.stream
     assert name is not None and request.count is not None
-    info = reader.stream_info(name)
+    info = reader.readable_stream_info(name)
     if info.tombstoned or not info.exists or info.soft_deleted:
         return info, None
     first = info.first_visible_revision()

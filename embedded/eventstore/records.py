@@ -17,6 +17,11 @@ def metastream_of(stream: str) -> str:
     return METASTREAM_PREFIX + stream
 
 
+def original_stream_of(stream: str) -> str | None:
+    """The stream whose metadata `stream` holds, if it is a metastream (`$$name`)."""
+    return stream.removeprefix(METASTREAM_PREFIX) if stream.startswith(METASTREAM_PREFIX) else None
+
+
 @dataclass(frozen=True)
 class ProposedEvent:
     """An event as a client proposes it, before it has a revision and a position."""

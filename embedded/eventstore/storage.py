@@ -11,6 +11,7 @@ stream reads (`$tb`, `$maxCount`).
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sqlite3
 from pathlib import Path
@@ -23,6 +24,7 @@ from embedded.eventstore.records import (
     EventRow,
     StreamInfo,
     metastream_of,
+    original_stream_of,
 )
 
 SCHEMA = """
@@ -106,6 +108,19 @@ class LogReader:
         if row is None:
             return StreamInfo(name)
         return StreamInfo(name, row[0], row[1], row[2], bool(row[3]))
+
+    def readable_stream_info(self, name: str) -> StreamInfo:
+        """`stream_info` as reads see it: the metastream of a tombstoned stream is deleted too.
+
+        EventStoreDB answers StreamDeleted for reads of `$$name` once `name` is tombstoned, yet
+        still accepts appends to `$$name` (checked against its own revisions), so only reads
+        take this view; the writer uses `stream_info`.
+        """
+        info = self.stream_info(name)
+        original = original_stream_of(name)
+        if info.tombstoned or original is None or not self.stream_info(original).tombstoned:
+            return info
+        return dataclasses.replace(info, tombstoned=True)
 
     def has_metadata(self, name: str) -> bool:
         """Whether `$$name` has events (lets `stream_exists` pass on a stream without events)."""
