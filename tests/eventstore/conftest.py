@@ -1,8 +1,10 @@
 """Clients for the event store suite, all talking to ``eventstore_uri``.
 
-The async client is the main one (it always appends over ``BatchAppend``); the sync client is
-used where it takes a different RPC (one event over ``Append``); the raw stub sends what no client
-would. ``append`` runs a test once per append RPC.
+Every test that uses a client runs once per client library (``library``: esdbclient and
+kurrentdbclient); ``errors`` holds that library's exceptions. The async client is the main one
+(it always appends over ``BatchAppend``); the sync client is used where it takes a different RPC
+(one event over ``Append``); the raw stub sends what no client would. ``append`` runs a test once
+per append RPC.
 """
 
 from __future__ import annotations
@@ -12,9 +14,10 @@ from pathlib import Path
 
 import grpc
 import pytest
-from esdbclient import AsyncEventStoreDBClient, EventStoreDBClient, NewEvent, StreamState
+from esdbclient import EventStoreDBClient, NewEvent
 from esdbclient.protos.Grpc import streams_pb2_grpc
 
+from tests.eventstore.clients import LIBRARIES, AsyncClient, Errors, Library, SyncClient, Version
 from tests.eventstore.support import Appender
 from tests.servers import ServerProcess, eventstore_server, external_uri
 
@@ -27,9 +30,21 @@ def external_eventstore() -> bool:
     return external_uri("EVENTSTORE_URI") is not None
 
 
+@pytest.fixture(scope="session", params=list(LIBRARIES))
+def library(request: pytest.FixtureRequest) -> Library:
+    """The client library a test runs through; every client fixture follows it."""
+    return LIBRARIES[request.param]
+
+
 @pytest.fixture(scope="session")
-async def client(eventstore_uri: str) -> AsyncIterator[AsyncEventStoreDBClient]:
-    esdb = AsyncEventStoreDBClient(eventstore_uri)
+def errors(library: Library) -> Errors:
+    """The exceptions ``library`` raises, under esdbclient's names."""
+    return library.errors
+
+
+@pytest.fixture(scope="session")
+async def client(eventstore_uri: str, library: Library) -> AsyncIterator[AsyncClient]:
+    esdb = AsyncClient(library, eventstore_uri)
     await esdb.connect()
     try:
         yield esdb
@@ -38,22 +53,21 @@ async def client(eventstore_uri: str) -> AsyncIterator[AsyncEventStoreDBClient]:
 
 
 @pytest.fixture(scope="session")
-def sync_client(eventstore_uri: str) -> Iterator[EventStoreDBClient]:
-    esdb = EventStoreDBClient(eventstore_uri)
-    try:
+def sync_client(eventstore_uri: str, library: Library) -> Iterator[SyncClient]:
+    with SyncClient(library, eventstore_uri) as esdb:
         yield esdb
-    finally:
-        esdb.close()
 
 
 @pytest.fixture(scope="session")
-def raw_channel(sync_client: EventStoreDBClient) -> Iterator[grpc.Channel]:
+def raw_channel(eventstore_uri: str) -> Iterator[grpc.Channel]:
     """A plain gRPC channel to the server, for requests no client sends."""
+    with EventStoreDBClient(eventstore_uri) as esdb:
+        target = esdb.connection_target
     options = [
         ("grpc.max_receive_message_length", 17 * 1024 * 1024),
         ("grpc.max_send_message_length", 17 * 1024 * 1024),
     ]
-    channel = grpc.insecure_channel(sync_client.connection_target, options=options)
+    channel = grpc.insecure_channel(target, options=options)
     try:
         yield channel
     finally:
@@ -67,25 +81,18 @@ def raw_streams(raw_channel: grpc.Channel) -> streams_pb2_grpc.StreamsStub:
 
 @pytest.fixture(params=["Append", "BatchAppend"])
 def append(
-    request: pytest.FixtureRequest,
-    client: AsyncEventStoreDBClient,
-    sync_client: EventStoreDBClient,
+    request: pytest.FixtureRequest, client: AsyncClient, sync_client: SyncClient
 ) -> Appender:
     """Append over one RPC: the sync client's ``Append`` or the async client's ``BatchAppend``."""
 
-    async def over_append(
-        stream: str, current_version: int | StreamState, events: Sequence[NewEvent]
-    ) -> int:
+    async def over_append(stream: str, current_version: Version, events: Sequence[NewEvent]) -> int:
         # The public sync API sends only a single event over Append; the service sends several.
-        return sync_client.streams.append(
-            stream_name=stream,
-            current_version=current_version,
-            events=events,
-            timeout=CALL_TIMEOUT_S,
+        return sync_client.append_over_append_rpc(
+            stream, current_version=current_version, events=events, timeout=CALL_TIMEOUT_S
         )
 
     async def over_batch_append(
-        stream: str, current_version: int | StreamState, events: Sequence[NewEvent]
+        stream: str, current_version: Version, events: Sequence[NewEvent]
     ) -> int:
         return await client.append_to_stream(
             stream, current_version=current_version, events=events, timeout=CALL_TIMEOUT_S

@@ -8,14 +8,14 @@ import json
 from collections.abc import Callable, Coroutine, Sequence
 from typing import Any
 
-from esdbclient import AsyncEventStoreDBClient, NewEvent, RecordedEvent, StreamState
-from esdbclient.common import AbstractAsyncCatchupSubscription
+from esdbclient import NewEvent
 
 from tests.conftest import unique
+from tests.eventstore.clients import AsyncClient, AsyncSubscription, RecordedEvent, Version
 
 WAIT_S = 15.0
 
-Appender = Callable[[str, int | StreamState, Sequence[NewEvent]], Coroutine[Any, Any, int]]
+Appender = Callable[[str, Version, Sequence[NewEvent]], Coroutine[Any, Any, int]]
 
 
 def new_events(count: int, event_type: str = "Tested", **fields: object) -> list[NewEvent]:
@@ -47,19 +47,17 @@ def is_increasing(values: Sequence[int]) -> bool:
     return all(a < b for a, b in itertools.pairwise(values))
 
 
-async def read_stream(
-    client: AsyncEventStoreDBClient, stream: str, **kwargs: Any
-) -> list[RecordedEvent]:
+async def read_stream(client: AsyncClient, stream: str, **kwargs: Any) -> list[RecordedEvent]:
     return list(await client.get_stream(stream, **kwargs))
 
 
-async def read_all(client: AsyncEventStoreDBClient, **kwargs: Any) -> list[RecordedEvent]:
+async def read_all(client: AsyncClient, **kwargs: Any) -> list[RecordedEvent]:
     async with await client.read_all(**kwargs) as events:
         return [event async for event in events]
 
 
 async def read_my_streams(
-    client: AsyncEventStoreDBClient, prefix: str, after: int, **kwargs: Any
+    client: AsyncClient, prefix: str, after: int, **kwargs: Any
 ) -> list[RecordedEvent]:
     """``$all`` from ``after`` (inclusive), only streams named ``prefix...``."""
     return await read_all(
@@ -71,19 +69,19 @@ async def read_my_streams(
     )
 
 
-async def head_position(client: AsyncEventStoreDBClient) -> int:
+async def head_position(client: AsyncClient) -> int:
     """Position of the newest event in ``$all``, system events included."""
     return await client.get_commit_position(filter_exclude=[])
 
 
 async def collect(
-    subscription: AbstractAsyncCatchupSubscription,
+    subscription: AsyncSubscription,
     done: Callable[[list[RecordedEvent]], bool],
     within: float = WAIT_S,
 ) -> list[RecordedEvent]:
     """Items from ``subscription`` until ``done(items)``; fails if that never happens in time.
 
-    esdbclient turns a cancelled subscription into a silently ended iteration, so an ending loop
+    Both clients turn a cancelled subscription into a silently ended iteration, so an ending loop
     is reported as a failure as well as a timeout.
     """
     received: list[RecordedEvent] = []

@@ -7,17 +7,13 @@ import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from esdbclient import AsyncEventStoreDBClient, EventStoreDBClient, NewEvent, StreamState
-from esdbclient.exceptions import (
-    AppendDeadlineExceeded,
-    MaximumAppendSizeExceededError,
-    NotFound,
-    WrongCurrentVersion,
-)
+from esdbclient import NewEvent, StreamState
+from esdbclient.exceptions import AppendDeadlineExceeded
 from esdbclient.protos.Grpc import streams_pb2_grpc
 from esdbclient.streams import BaseStreamsService
 from google.protobuf import duration_pb2
 
+from tests.eventstore.clients import AsyncClient, Errors, SyncClient, esdbclient_only
 from tests.eventstore.support import (
     Appender,
     data,
@@ -37,7 +33,7 @@ CLOCK_SLACK = timedelta(minutes=2)
 
 
 async def test_append_returns_position_of_its_last_event(
-    append: Appender, client: AsyncEventStoreDBClient
+    append: Appender, client: AsyncClient
 ) -> None:
     stream = stream_name()
     first = await append(stream, StreamState.NO_STREAM, new_events(3))
@@ -50,7 +46,7 @@ async def test_append_returns_position_of_its_last_event(
 
 
 async def test_positions_strictly_increase_within_and_across_appends(
-    append: Appender, client: AsyncEventStoreDBClient
+    append: Appender, client: AsyncClient
 ) -> None:
     prefix = stream_name("es-pos")
     a, b = f"{prefix}-a", f"{prefix}-b"
@@ -71,9 +67,7 @@ async def test_positions_strictly_increase_within_and_across_appends(
     )
 
 
-async def test_stored_event_is_what_was_appended(
-    append: Appender, client: AsyncEventStoreDBClient
-) -> None:
+async def test_stored_event_is_what_was_appended(append: Appender, client: AsyncClient) -> None:
     stream = stream_name("es-round-trip-é")
     binary = bytes(range(256)) * 4
     events = [
@@ -112,7 +106,7 @@ async def test_stored_event_is_what_was_appended(
 
 
 async def test_event_just_under_the_size_limit_round_trips(
-    client: AsyncEventStoreDBClient,
+    client: AsyncClient,
 ) -> None:
     stream = stream_name()
     payload = uuid.uuid4().bytes * (900 * 1024 // 16)
@@ -124,7 +118,7 @@ async def test_event_just_under_the_size_limit_round_trips(
 
 
 async def test_sync_client_single_event_and_sequence_both_append(
-    sync_client: EventStoreDBClient, client: AsyncEventStoreDBClient
+    sync_client: SyncClient, client: AsyncClient
 ) -> None:
     stream = stream_name()
     single = sync_client.append_to_stream(
@@ -144,24 +138,25 @@ async def test_sync_client_single_event_and_sequence_both_append(
     ids=["one", "several", "past-grpc-default-limit"],
 )
 async def test_append_over_one_mib_is_refused_and_writes_nothing(
-    client: AsyncEventStoreDBClient, sync_client: EventStoreDBClient, sizes: list[int]
+    client: AsyncClient, sync_client: SyncClient, errors: Errors, sizes: list[int]
 ) -> None:
     stream = stream_name()
     events = [
         NewEvent(type="Huge", data=b"x" * size, content_type="application/octet-stream")
         for size in sizes
     ]
-    with pytest.raises(MaximumAppendSizeExceededError):
+    with pytest.raises(errors.MaximumAppendSizeExceededError):
         await client.append_to_stream(stream, current_version=StreamState.ANY, events=events)
-    with pytest.raises(MaximumAppendSizeExceededError):
+    with pytest.raises(errors.MaximumAppendSizeExceededError):
         sync_client.append_to_stream(stream, current_version=StreamState.ANY, events=events)
 
-    with pytest.raises(NotFound):
+    with pytest.raises(errors.NotFound):
         await read_stream(client, stream)
 
 
+@esdbclient_only
 async def test_append_with_a_past_deadline_is_refused_and_writes_nothing(
-    raw_streams: streams_pb2_grpc.StreamsStub, client: AsyncEventStoreDBClient
+    raw_streams: streams_pb2_grpc.StreamsStub, client: AsyncClient, errors: Errors
 ) -> None:
     # The client always sends a deadline equal to its own gRPC timeout, so it can never reach
     # the server already expired; the raw request can.
@@ -181,17 +176,17 @@ async def test_append_with_a_past_deadline_is_refused_and_writes_nothing(
 
     with pytest.raises(AppendDeadlineExceeded):
         BaseStreamsService._convert_batch_append_resp(response, stream, StreamState.ANY)
-    with pytest.raises(NotFound):
+    with pytest.raises(errors.NotFound):
         await read_stream(client, stream)
 
 
 async def test_failed_append_writes_none_of_its_events(
-    append: Appender, client: AsyncEventStoreDBClient
+    append: Appender, client: AsyncClient, errors: Errors
 ) -> None:
     stream = stream_name()
     accepted = new_events(2)
     await append(stream, StreamState.NO_STREAM, accepted)
-    with pytest.raises(WrongCurrentVersion):
+    with pytest.raises(errors.WrongCurrentVersion):
         await append(stream, 0, new_events(3, batch="rejected"))
 
     stored = await read_stream(client, stream)
@@ -199,8 +194,9 @@ async def test_failed_append_writes_none_of_its_events(
     assert all("batch" not in data(event) for event in stored)
 
 
+@esdbclient_only
 async def test_raw_append_answers_with_success_revision_and_position(
-    raw_streams: streams_pb2_grpc.StreamsStub, client: AsyncEventStoreDBClient
+    raw_streams: streams_pb2_grpc.StreamsStub, client: AsyncClient
 ) -> None:
     stream = stream_name()
     requests = BaseStreamsService._generate_append_reqs(

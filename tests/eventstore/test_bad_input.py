@@ -12,11 +12,11 @@ from collections.abc import Callable, Iterator
 
 import grpc
 import pytest
-from esdbclient import AsyncEventStoreDBClient, NewEvent, StreamState
-from esdbclient.exceptions import NotFound
+from esdbclient import NewEvent, StreamState
 from esdbclient.protos.Grpc import shared_pb2, streams_pb2, streams_pb2_grpc
 from esdbclient.streams import BaseStreamsService
 
+from tests.eventstore.clients import AsyncClient, Errors, esdbclient_only
 from tests.eventstore.support import new_events, read_stream, stream_name
 
 MIB = 1024 * 1024
@@ -44,15 +44,16 @@ def refused(call: Callable[[], object]) -> grpc.StatusCode:
     return error.code()
 
 
+@esdbclient_only
 async def test_oversized_single_event_append_is_refused_deliberately(
-    raw_streams: streams_pb2_grpc.StreamsStub, client: AsyncEventStoreDBClient
+    raw_streams: streams_pb2_grpc.StreamsStub, client: AsyncClient, errors: Errors
 ) -> None:
     stream = stream_name("es-bad")
     (event,) = new_events(1)
     huge = NewEvent(type=event.type, data=b"y" * (MIB + 1024), id=event.id)
     code = refused(lambda: raw_streams.Append(iter(append_requests(stream, [huge])), timeout=10))
     assert code not in NOT_DELIBERATE
-    with pytest.raises(NotFound):
+    with pytest.raises(errors.NotFound):
         await read_stream(client, stream)
 
 
@@ -68,26 +69,28 @@ def test_append_with_no_messages_is_refused(raw_streams: streams_pb2_grpc.Stream
 
 
 @pytest.mark.usefixtures("embedded_only")
+@esdbclient_only
 async def test_append_without_expected_revision_is_refused(
-    raw_streams: streams_pb2_grpc.StreamsStub, client: AsyncEventStoreDBClient
+    raw_streams: streams_pb2_grpc.StreamsStub, client: AsyncClient, errors: Errors
 ) -> None:
     stream = stream_name("es-bad")
     messages = append_requests(stream, new_events(1))
     messages[0].options.ClearField("expected_stream_revision")
     assert refused(lambda: raw_streams.Append(iter(messages), timeout=10)) not in NOT_DELIBERATE
-    with pytest.raises(NotFound):
+    with pytest.raises(errors.NotFound):
         await read_stream(client, stream)
 
 
 @pytest.mark.usefixtures("embedded_only")
+@esdbclient_only
 async def test_append_with_malformed_event_id_is_refused_and_writes_nothing(
-    raw_streams: streams_pb2_grpc.StreamsStub, client: AsyncEventStoreDBClient
+    raw_streams: streams_pb2_grpc.StreamsStub, client: AsyncClient, errors: Errors
 ) -> None:
     stream = stream_name("es-bad")
     messages = append_requests(stream, new_events(2))
     messages[2].proposed_message.id.CopyFrom(shared_pb2.UUID(string="not-a-uuid"))
     assert refused(lambda: raw_streams.Append(iter(messages), timeout=10)) not in NOT_DELIBERATE
-    with pytest.raises(NotFound):
+    with pytest.raises(errors.NotFound):
         await read_stream(client, stream)
 
 

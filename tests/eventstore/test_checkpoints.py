@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import uuid
 
-from esdbclient import AsyncEventStoreDBClient, NewEvent, RecordedEvent, StreamState
+from esdbclient import NewEvent, StreamState
 
+from tests.eventstore.clients import AsyncClient, RecordedEvent
 from tests.eventstore.support import (
     caught_up,
     collect,
@@ -35,16 +36,14 @@ def every_interval(scanned: list[RecordedEvent]) -> list[int]:
     return positions(scanned[INTERVAL - 1 :: INTERVAL])
 
 
-async def scanned_after(
-    client: AsyncEventStoreDBClient, start: int, last: int
-) -> list[RecordedEvent]:
+async def scanned_after(client: AsyncClient, start: int, last: int) -> list[RecordedEvent]:
     """Every event in ``$all`` in (start, last]."""
     everything = await read_all(client, commit_position=start, filter_exclude=[])
     return [event for event in everything if start < (event.commit_position or 0) <= last]
 
 
 async def test_catch_up_checkpoints_every_interval_and_none_extra_at_the_end(
-    client: AsyncEventStoreDBClient,
+    client: AsyncClient,
 ) -> None:
     tag, stream = uuid.uuid4().hex, stream_name("es-checkpoint")
     start = await head_position(client)
@@ -76,7 +75,7 @@ async def test_catch_up_checkpoints_every_interval_and_none_extra_at_the_end(
 
 
 async def test_live_checkpoints_every_interval_at_scanned_events(
-    client: AsyncEventStoreDBClient,
+    client: AsyncClient,
 ) -> None:
     tag, stream = uuid.uuid4().hex, stream_name("es-checkpoint-live")
     async with await client.subscribe_to_all(
@@ -101,7 +100,7 @@ async def test_live_checkpoints_every_interval_at_scanned_events(
     assert len(checkpoints(items)) >= 2
 
 
-async def test_no_checkpoints_unless_asked_for(client: AsyncEventStoreDBClient) -> None:
+async def test_no_checkpoints_unless_asked_for(client: AsyncClient) -> None:
     tag, stream = uuid.uuid4().hex, stream_name("es-checkpoint-off")
     start = await head_position(client)
     others = [NewEvent(type=f"other-{tag}", data=b"{}") for _ in range(2 * INTERVAL)]

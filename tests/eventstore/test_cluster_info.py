@@ -3,24 +3,18 @@ subscription listings (some client code lists them)."""
 
 from __future__ import annotations
 
-from esdbclient import AsyncEventStoreDBClient, EventStoreDBClient, StreamState
-from esdbclient.gossip import NODE_STATE_LEADER
-from esdbclient.persistent import SubscriptionInfo
+from esdbclient import StreamState
 
+from tests.eventstore.clients import AsyncClient, Library, SyncClient
 from tests.eventstore.support import ids, new_events, read_stream, stream_name
 
 
-def discover_uri(uri: str) -> str:
-    scheme, _, rest = uri.partition("://")
-    return uri if scheme == "esdb+discover" else f"esdb+discover://{rest}"
-
-
 def test_gossip_names_one_leader_and_discovery_connects(
-    eventstore_uri: str, sync_client: EventStoreDBClient, external_eventstore: bool
+    eventstore_uri: str, library: Library, sync_client: SyncClient, external_eventstore: bool
 ) -> None:
-    with EventStoreDBClient(discover_uri(eventstore_uri)) as discovered:
+    with SyncClient(library, library.uri(eventstore_uri, discover=True)) as discovered:
         members = discovered.read_gossip()
-        leaders = [member for member in members if member.state == NODE_STATE_LEADER]
+        leaders = [member for member in members if member.state == library.leader_state]
         assert len(leaders) == 1
         if not external_eventstore:
             host, _, port = sync_client.connection_target.rpartition(":")
@@ -32,8 +26,8 @@ def test_gossip_names_one_leader_and_discovery_connects(
         assert ids(discovered.get_stream(stream)) == ids(events)
 
 
-async def test_async_client_connects_by_discovery(eventstore_uri: str) -> None:
-    discovered = AsyncEventStoreDBClient(discover_uri(eventstore_uri))
+async def test_async_client_connects_by_discovery(eventstore_uri: str, library: Library) -> None:
+    discovered = AsyncClient(library, library.uri(eventstore_uri, discover=True))
     await discovered.connect()
     try:
         stream = stream_name("es-discover")
@@ -45,11 +39,14 @@ async def test_async_client_connects_by_discovery(eventstore_uri: str) -> None:
 
 
 async def test_persistent_subscriptions_list_is_answered(
-    client: AsyncEventStoreDBClient, sync_client: EventStoreDBClient, external_eventstore: bool
+    client: AsyncClient,
+    sync_client: SyncClient,
+    library: Library,
+    external_eventstore: bool,
 ) -> None:
     # NOT_FOUND is turned into [] by the client; anything else would raise here.
     listed = [await client.list_subscriptions(), sync_client.list_subscriptions()]
     for subscriptions in listed:
-        assert all(isinstance(info, SubscriptionInfo) for info in subscriptions)
+        assert all(isinstance(info, library.subscription_info) for info in subscriptions)
         if not external_eventstore:
             assert subscriptions == []

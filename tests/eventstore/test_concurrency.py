@@ -6,10 +6,9 @@ import asyncio
 import json
 from collections import Counter
 
-from esdbclient import AsyncEventStoreDBClient, NewEvent, RecordedEvent, StreamState
-from esdbclient.common import AbstractAsyncCatchupSubscription
-from esdbclient.exceptions import WrongCurrentVersion
+from esdbclient import NewEvent, StreamState
 
+from tests.eventstore.clients import AsyncClient, AsyncSubscription, Errors, RecordedEvent
 from tests.eventstore.support import (
     collect,
     data,
@@ -32,7 +31,7 @@ WAIT_S = 60.0
 
 
 async def test_writers_racing_on_one_stream_lose_and_duplicate_nothing(
-    client: AsyncEventStoreDBClient,
+    client: AsyncClient, errors: Errors
 ) -> None:
     stream = stream_name("es-race")
     conflicts = Counter[int]()
@@ -49,7 +48,7 @@ async def test_writers_racing_on_one_stream_lose_and_duplicate_nothing(
                 try:
                     await client.append_to_stream(stream, current_version=version, events=[event])
                     break
-                except WrongCurrentVersion:
+                except errors.WrongCurrentVersion:
                     conflicts[number] += 1
 
     async with asyncio.timeout(WAIT_S):
@@ -66,7 +65,7 @@ async def test_writers_racing_on_one_stream_lose_and_duplicate_nothing(
 
 
 async def test_writers_on_distinct_streams_commit_in_all_order_seen_by_every_subscriber(
-    client: AsyncEventStoreDBClient,
+    client: AsyncClient,
 ) -> None:
     prefix = stream_name("es-many")
     start = await head_position(client)
@@ -85,7 +84,7 @@ async def test_writers_on_distinct_streams_commit_in_all_order_seen_by_every_sub
             position = await client.append_to_stream(stream, current_version=version, events=events)
             appended.append((position, ids(events)))
 
-    async def subscribe() -> AbstractAsyncCatchupSubscription:
+    async def subscribe() -> AsyncSubscription:
         return await client.subscribe_to_all(
             commit_position=start, filter_include=[f"{prefix}-.*"], filter_by_stream_name=True
         )
@@ -124,7 +123,7 @@ def assert_appends_are_contiguous_in_commit_order(
 
 
 async def test_a_subscriber_that_reads_nothing_holds_up_no_writer_or_subscriber(
-    client: AsyncEventStoreDBClient,
+    client: AsyncClient,
 ) -> None:
     # More data than gRPC flow-control windows hold, so an idle subscriber's stream really fills.
     stream = stream_name("es-idle")

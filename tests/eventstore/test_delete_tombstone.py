@@ -3,14 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from esdbclient import AsyncEventStoreDBClient, EventStoreDBClient, StreamState
-from esdbclient.exceptions import (
-    FailedPrecondition,
-    NotFound,
-    StreamIsDeleted,
-    WrongCurrentVersion,
-)
+from esdbclient import StreamState
 
+from tests.eventstore.clients import AsyncClient, Errors, SyncClient
 from tests.eventstore.support import (
     Appender,
     head_position,
@@ -24,7 +19,7 @@ from tests.eventstore.support import (
 DELETED = 2**63 - 1  # the `$tb` of a soft-deleted stream and the revision of a tombstone
 
 
-async def three_events(client: AsyncEventStoreDBClient) -> str:
+async def three_events(client: AsyncClient) -> str:
     stream = stream_name("es-del")
     await client.append_to_stream(
         stream, current_version=StreamState.NO_STREAM, events=new_events(3)
@@ -34,14 +29,14 @@ async def three_events(client: AsyncEventStoreDBClient) -> str:
 
 @pytest.mark.parametrize("version", [2, StreamState.ANY, StreamState.EXISTS])
 async def test_soft_delete_makes_reads_not_found(
-    client: AsyncEventStoreDBClient, sync_client: EventStoreDBClient, version: int | StreamState
+    client: AsyncClient, sync_client: SyncClient, version: int | StreamState, errors: Errors
 ) -> None:
     stream = await three_events(client)
     await client.delete_stream(stream, current_version=version)
 
-    with pytest.raises(NotFound):
+    with pytest.raises(errors.NotFound):
         await read_stream(client, stream)
-    with pytest.raises(NotFound):
+    with pytest.raises(errors.NotFound):
         sync_client.get_stream(stream)
     metadata, _ = await client.get_stream_metadata(stream)
     assert metadata == {"$tb": DELETED}
@@ -49,7 +44,7 @@ async def test_soft_delete_makes_reads_not_found(
 
 @pytest.mark.parametrize("version", [StreamState.NO_STREAM, 2])
 async def test_append_after_soft_delete_undeletes_and_revisions_keep_counting(
-    append: Appender, client: AsyncEventStoreDBClient, version: int | StreamState
+    append: Appender, client: AsyncClient, version: int | StreamState
 ) -> None:
     stream = await three_events(client)
     await client.delete_stream(stream, current_version=2)
@@ -65,45 +60,46 @@ async def test_append_after_soft_delete_undeletes_and_revisions_keep_counting(
 
 
 async def test_stream_exists_on_soft_deleted_stream_is_deleted(
-    append: Appender, client: AsyncEventStoreDBClient
+    append: Appender, client: AsyncClient, errors: Errors
 ) -> None:
     stream = await three_events(client)
     await client.delete_stream(stream, current_version=2)
     # Over Append "deleted" is a FAILED_PRECONDITION, which the client does not translate.
-    with pytest.raises((StreamIsDeleted, FailedPrecondition), match="is deleted"):
+    with pytest.raises((errors.StreamIsDeleted, errors.FailedPrecondition), match="is deleted"):
         await append(stream, StreamState.EXISTS, new_events(1))
 
 
 async def test_delete_of_missing_stream_is_not_found(
-    client: AsyncEventStoreDBClient, sync_client: EventStoreDBClient
+    client: AsyncClient, sync_client: SyncClient, errors: Errors
 ) -> None:
-    with pytest.raises(NotFound):
+    with pytest.raises(errors.NotFound):
         await client.delete_stream(stream_name("es-missing"), current_version=StreamState.ANY)
-    with pytest.raises(NotFound):
+    with pytest.raises(errors.NotFound):
         sync_client.delete_stream(stream_name("es-missing"), current_version=0)
 
 
 @pytest.mark.parametrize("version", [0, 5, StreamState.NO_STREAM])
 async def test_delete_with_wrong_revision_conflicts_and_keeps_the_stream(
-    client: AsyncEventStoreDBClient, version: int | StreamState
+    client: AsyncClient, version: int | StreamState, errors: Errors
 ) -> None:
     stream = await three_events(client)
-    with pytest.raises(WrongCurrentVersion):
+    with pytest.raises(errors.WrongCurrentVersion):
         await client.delete_stream(stream, current_version=version)
     assert len(await read_stream(client, stream)) == 3
 
 
 async def test_tombstone_with_any_on_a_stream_that_never_existed(
-    client: AsyncEventStoreDBClient,
+    client: AsyncClient,
+    errors: Errors,
 ) -> None:
     stream = stream_name("es-tomb")
     await client.tombstone_stream(stream, current_version=StreamState.ANY)
-    with pytest.raises(StreamIsDeleted):
+    with pytest.raises(errors.StreamIsDeleted):
         await read_stream(client, stream)
 
 
 async def test_tombstone_writes_stream_deleted_event_at_last_revision(
-    client: AsyncEventStoreDBClient,
+    client: AsyncClient,
 ) -> None:
     stream = await three_events(client)
     start = await head_position(client)
@@ -124,28 +120,29 @@ async def test_tombstone_writes_stream_deleted_event_at_last_revision(
     "version", [StreamState.ANY, StreamState.NO_STREAM, 0, 2, StreamState.EXISTS]
 )
 async def test_after_tombstone_everything_is_deleted(
-    client: AsyncEventStoreDBClient,
-    sync_client: EventStoreDBClient,
+    client: AsyncClient,
+    sync_client: SyncClient,
     version: int | StreamState,
+    errors: Errors,
 ) -> None:
     stream = await three_events(client)
     await client.tombstone_stream(stream, current_version=2)
     (event,) = new_events(1)
 
-    with pytest.raises(StreamIsDeleted):
+    with pytest.raises(errors.StreamIsDeleted):
         await client.append_to_stream(stream, current_version=version, events=[event])
-    with pytest.raises(StreamIsDeleted):
+    with pytest.raises(errors.StreamIsDeleted):
         sync_client.append_to_stream(stream, current_version=version, events=[event])
     # One event goes over Append, whose FAILED_PRECONDITION the client does not translate.
-    with pytest.raises((StreamIsDeleted, FailedPrecondition), match="is deleted"):
+    with pytest.raises((errors.StreamIsDeleted, errors.FailedPrecondition), match="is deleted"):
         sync_client.append_to_stream(stream, current_version=version, events=event)
-    with pytest.raises(StreamIsDeleted):
+    with pytest.raises(errors.StreamIsDeleted):
         await read_stream(client, stream)
-    with pytest.raises(StreamIsDeleted):
+    with pytest.raises(errors.StreamIsDeleted):
         await read_stream(client, stream, backwards=True)
-    with pytest.raises(StreamIsDeleted):
+    with pytest.raises(errors.StreamIsDeleted):
         sync_client.get_stream(stream)
-    with pytest.raises(StreamIsDeleted):
+    with pytest.raises(errors.StreamIsDeleted):
         await client.delete_stream(stream, current_version=version)
-    with pytest.raises(StreamIsDeleted):
+    with pytest.raises(errors.StreamIsDeleted):
         await client.tombstone_stream(stream, current_version=version)

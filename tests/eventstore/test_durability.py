@@ -12,9 +12,9 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import pytest
-from esdbclient import AsyncEventStoreDBClient, EventStoreDBClient, RecordedEvent, StreamState
-from esdbclient.exceptions import NotFound, StreamIsDeleted
+from esdbclient import StreamState
 
+from tests.eventstore.clients import AsyncClient, Library, RecordedEvent, SyncClient
 from tests.eventstore.support import (
     data,
     is_increasing,
@@ -34,8 +34,8 @@ StartServer = Callable[[Path | None], ServerProcess]
 
 
 @asynccontextmanager
-async def connected(server: ServerProcess) -> AsyncIterator[AsyncEventStoreDBClient]:
-    client = AsyncEventStoreDBClient(server.uri)
+async def connected(library: Library, server: ServerProcess) -> AsyncIterator[AsyncClient]:
+    client = AsyncClient(library, server.uri)
     await client.connect()
     try:
         yield client
@@ -84,8 +84,10 @@ def load_then_kill(server: ServerProcess, prefix: str, log: Path) -> list[list[s
                 writer.wait()
 
 
-def check_survivors(server: ServerProcess, prefix: str, acks: list[list[str]]) -> None:
-    with EventStoreDBClient(server.uri) as client:
+def check_survivors(
+    library: Library, server: ServerProcess, prefix: str, acks: list[list[str]]
+) -> None:
+    with SyncClient(library, server.uri) as client:
         for number in range(2):
             stream = f"{prefix}-{number}"
             stored = list(client.get_stream(stream))
@@ -95,21 +97,25 @@ def check_survivors(server: ServerProcess, prefix: str, acks: list[list[str]]) -
         assert is_increasing(positions(mine))
 
 
-def test_every_acknowledged_append_survives_kill_9(own_server: StartServer, tmp_path: Path) -> None:
+def test_every_acknowledged_append_survives_kill_9(
+    library: Library, own_server: StartServer, tmp_path: Path
+) -> None:
     prefix = stream_name("es-durable")
     acks = load_then_kill(own_server(None), prefix, tmp_path / "writer.log")
-    check_survivors(own_server(None), prefix, acks)
+    check_survivors(library, own_server(None), prefix, acks)
 
 
 @pytest.mark.soak
-def test_repeated_kill_9_under_load_loses_nothing(own_server: StartServer, tmp_path: Path) -> None:
+def test_repeated_kill_9_under_load_loses_nothing(
+    library: Library, own_server: StartServer, tmp_path: Path
+) -> None:
     rounds: list[tuple[str, list[list[str]]]] = []
     for number in range(8):
         prefix = stream_name(f"es-durable-{number}")
         rounds.append((prefix, load_then_kill(own_server(None), prefix, tmp_path / "writer.log")))
         restarted = own_server(None)
         for earlier_prefix, acks in rounds:
-            check_survivors(restarted, earlier_prefix, acks)
+            check_survivors(library, restarted, earlier_prefix, acks)
         restarted.stop()
 
 
@@ -146,12 +152,12 @@ def snapshot(events: list[RecordedEvent]) -> list[tuple[object, ...]]:
 
 
 async def test_clean_restart_keeps_every_event_position_and_stream_state(
-    own_server: StartServer,
+    library: Library, own_server: StartServer
 ) -> None:
     server = own_server(None)
     prefix = stream_name("es-restart")
     kept, deleted, tombstoned = (f"{prefix}-{name}" for name in ("kept", "deleted", "tomb"))
-    async with connected(server) as client:
+    async with connected(library, server) as client:
         await client.append_to_stream(
             kept, current_version=StreamState.NO_STREAM, events=new_events(2)
         )
@@ -169,11 +175,11 @@ async def test_clean_restart_keeps_every_event_position_and_stream_state(
     server.stop()
 
     restarted = own_server(None)
-    async with connected(restarted) as client:
+    async with connected(library, restarted) as client:
         assert snapshot(await read_all(client, filter_exclude=[])) == before
-        with pytest.raises(NotFound):
+        with pytest.raises(library.errors.NotFound):
             await read_stream(client, deleted)
-        with pytest.raises(StreamIsDeleted):
+        with pytest.raises(library.errors.StreamIsDeleted):
             await read_stream(client, tombstoned)
         assert await client.get_stream_metadata(kept) == ({"$maxAge": 3600}, 0)
 
@@ -194,8 +200,10 @@ async def test_clean_restart_keeps_every_event_position_and_stream_state(
         assert [event.stream_position for event in await read_stream(client, deleted)] == [2]
 
 
-async def test_fresh_database_starts_with_a_system_event(own_server: StartServer) -> None:
-    async with connected(own_server(None)) as client:
+async def test_fresh_database_starts_with_a_system_event(
+    library: Library, own_server: StartServer
+) -> None:
+    async with connected(library, own_server(None)) as client:
         (first,) = await read_all(client, filter_exclude=[], limit=1)
         assert first.type.startswith("$")
         assert first.commit_position is not None and first.commit_position > 0

@@ -7,13 +7,13 @@ original position and write nothing; anything that only partly matches is a conf
 from __future__ import annotations
 
 import pytest
-from esdbclient import AsyncEventStoreDBClient, NewEvent, StreamState
-from esdbclient.exceptions import NotFound, WrongCurrentVersion
+from esdbclient import NewEvent, StreamState
 
+from tests.eventstore.clients import AsyncClient, Errors
 from tests.eventstore.support import Appender, ids, new_events, read_stream, stream_name
 
 
-async def stored_ids(client: AsyncEventStoreDBClient, stream: str) -> list[str]:
+async def stored_ids(client: AsyncClient, stream: str) -> list[str]:
     return ids(await read_stream(client, stream))
 
 
@@ -30,7 +30,7 @@ async def three(append: Appender) -> tuple[str, list[NewEvent], int]:
 
 @pytest.mark.parametrize("version", [StreamState.ANY, StreamState.NO_STREAM])
 async def test_new_stream_accepts_any_and_no_stream(
-    append: Appender, client: AsyncEventStoreDBClient, version: StreamState
+    append: Appender, client: AsyncClient, version: StreamState
 ) -> None:
     stream = stream_name()
     events = new_events(2)
@@ -40,12 +40,12 @@ async def test_new_stream_accepts_any_and_no_stream(
 
 @pytest.mark.parametrize("version", [0, 3, StreamState.EXISTS])
 async def test_new_stream_refuses_exact_revision_and_stream_exists(
-    append: Appender, client: AsyncEventStoreDBClient, version: int | StreamState
+    append: Appender, client: AsyncClient, version: int | StreamState, errors: Errors
 ) -> None:
     stream = stream_name()
-    with pytest.raises(WrongCurrentVersion, match="does not exist"):
+    with pytest.raises(errors.WrongCurrentVersion, match="does not exist"):
         await append(stream, version, new_events(1))
-    with pytest.raises(NotFound):
+    with pytest.raises(errors.NotFound):
         await read_stream(client, stream)
 
 
@@ -53,7 +53,7 @@ async def test_new_stream_refuses_exact_revision_and_stream_exists(
 
 
 async def test_exact_current_revision_appends(
-    append: Appender, client: AsyncEventStoreDBClient, three: tuple[str, list[NewEvent], int]
+    append: Appender, client: AsyncClient, three: tuple[str, list[NewEvent], int]
 ) -> None:
     stream, events, _ = three
     more = new_events(2)
@@ -66,18 +66,19 @@ async def test_exact_current_revision_appends(
 @pytest.mark.parametrize("version", [3, 10])
 async def test_exact_revision_beyond_current_conflicts_naming_current(
     append: Appender,
-    client: AsyncEventStoreDBClient,
+    client: AsyncClient,
     three: tuple[str, list[NewEvent], int],
     version: int,
+    errors: Errors,
 ) -> None:
     stream, events, _ = three
-    with pytest.raises(WrongCurrentVersion, match="last event is 2 not"):
+    with pytest.raises(errors.WrongCurrentVersion, match="last event is 2 not"):
         await append(stream, version, new_events(1))
     assert await stored_ids(client, stream) == ids(events)
 
 
 async def test_stream_exists_appends_to_existing_stream(
-    append: Appender, client: AsyncEventStoreDBClient, three: tuple[str, list[NewEvent], int]
+    append: Appender, client: AsyncClient, three: tuple[str, list[NewEvent], int]
 ) -> None:
     stream, events, _ = three
     more = new_events(1)
@@ -89,7 +90,7 @@ async def test_stream_exists_appends_to_existing_stream(
 
 
 async def test_same_append_resent_returns_original_position_and_writes_nothing(
-    append: Appender, client: AsyncEventStoreDBClient, three: tuple[str, list[NewEvent], int]
+    append: Appender, client: AsyncClient, three: tuple[str, list[NewEvent], int]
 ) -> None:
     stream, events, position = three
     assert await append(stream, StreamState.NO_STREAM, events) == position
@@ -104,7 +105,7 @@ async def test_same_append_resent_returns_original_position_and_writes_nothing(
 
 
 async def test_resent_tail_of_earlier_append_succeeds_and_writes_nothing(
-    append: Appender, client: AsyncEventStoreDBClient, three: tuple[str, list[NewEvent], int]
+    append: Appender, client: AsyncClient, three: tuple[str, list[NewEvent], int]
 ) -> None:
     stream, events, position = three
     assert await append(stream, 0, events[1:]) == position
@@ -125,13 +126,14 @@ async def test_resent_tail_of_earlier_append_succeeds_and_writes_nothing(
 )
 async def test_resent_append_that_does_not_match_conflicts(
     append: Appender,
-    client: AsyncEventStoreDBClient,
+    client: AsyncClient,
     three: tuple[str, list[NewEvent], int],
     version: int | StreamState,
     batch: str,
+    errors: Errors,
 ) -> None:
     stream, events, _ = three
-    start = 0 if version is StreamState.NO_STREAM else int(version) + 1
+    start = version + 1 if isinstance(version, int) else 0  # NO_STREAM: from the first
     matching = events[start:]
     (other,) = new_events(1)
     proposed = {
@@ -139,7 +141,7 @@ async def test_resent_append_that_does_not_match_conflicts(
         "other later": [matching[0], other],
         "past the end": [*matching, other],
     }[batch]
-    with pytest.raises(WrongCurrentVersion):
+    with pytest.raises(errors.WrongCurrentVersion):
         await append(stream, version, proposed)
     assert await stored_ids(client, stream) == ids(events)
 
@@ -150,7 +152,7 @@ async def test_resent_append_that_does_not_match_conflicts(
 @pytest.mark.parametrize("version", [StreamState.ANY, StreamState.EXISTS])
 async def test_any_and_stream_exists_resend_returns_original_position(
     append: Appender,
-    client: AsyncEventStoreDBClient,
+    client: AsyncClient,
     three: tuple[str, list[NewEvent], int],
     version: StreamState,
 ) -> None:
@@ -168,15 +170,16 @@ async def test_any_and_stream_exists_resend_returns_original_position(
 @pytest.mark.parametrize("batch", ["other later", "past the end"])
 async def test_any_and_stream_exists_partial_match_conflicts(
     append: Appender,
-    client: AsyncEventStoreDBClient,
+    client: AsyncClient,
     three: tuple[str, list[NewEvent], int],
     version: StreamState,
     batch: str,
+    errors: Errors,
 ) -> None:
     stream, events, _ = three
     (other,) = new_events(1)
     proposed = [events[0], other] if batch == "other later" else [events[2], other]
-    with pytest.raises(WrongCurrentVersion):
+    with pytest.raises(errors.WrongCurrentVersion):
         await append(stream, version, proposed)
     assert await stored_ids(client, stream) == ids(events)
 
@@ -184,7 +187,7 @@ async def test_any_and_stream_exists_partial_match_conflicts(
 @pytest.mark.parametrize("version", [StreamState.ANY, StreamState.EXISTS])
 async def test_any_and_stream_exists_append_when_first_id_is_new(
     append: Appender,
-    client: AsyncEventStoreDBClient,
+    client: AsyncClient,
     three: tuple[str, list[NewEvent], int],
     version: StreamState,
 ) -> None:
@@ -195,7 +198,7 @@ async def test_any_and_stream_exists_append_when_first_id_is_new(
 
 
 async def test_stream_exists_accepts_a_new_stream_that_has_metadata(
-    append: Appender, client: AsyncEventStoreDBClient
+    append: Appender, client: AsyncClient
 ) -> None:
     stream = stream_name()
     await client.set_stream_metadata(stream, metadata={"$maxCount": 10})

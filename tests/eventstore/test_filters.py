@@ -5,11 +5,12 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from esdbclient import AsyncEventStoreDBClient, NewEvent, RecordedEvent, StreamState
+from esdbclient import NewEvent, StreamState
 from esdbclient.common import construct_recorded_event
 from esdbclient.protos.Grpc import streams_pb2, streams_pb2_grpc
 from esdbclient.streams import BaseStreamsService
 
+from tests.eventstore.clients import AsyncClient, RecordedEvent, esdbclient_only
 from tests.eventstore.support import (
     head_position,
     new_events,
@@ -20,7 +21,7 @@ from tests.eventstore.support import (
 
 
 @pytest.fixture
-async def mixed(client: AsyncEventStoreDBClient) -> tuple[str, str, int]:
+async def mixed(client: AsyncClient) -> tuple[str, str, int]:
     """Interleaved types A/B/C (named after a fresh tag) in streams ``<prefix>-x-*`` and -y-*.
 
     Returns (tag, stream prefix, position before the first append).
@@ -40,7 +41,7 @@ def kinds(events: list[RecordedEvent], tag: str) -> list[str]:
 
 
 async def test_include_event_types_by_regex(
-    client: AsyncEventStoreDBClient, mixed: tuple[str, str, int]
+    client: AsyncClient, mixed: tuple[str, str, int]
 ) -> None:
     tag, _, start = mixed
     found = await read_all(client, commit_position=start, filter_include=[f"{tag}-[AC]"])
@@ -48,7 +49,7 @@ async def test_include_event_types_by_regex(
 
 
 async def test_exclude_event_types_by_regex(
-    client: AsyncEventStoreDBClient, mixed: tuple[str, str, int]
+    client: AsyncClient, mixed: tuple[str, str, int]
 ) -> None:
     tag, _, start = mixed
     found = await read_all(client, commit_position=start, filter_exclude=[f"{tag}-B"])
@@ -56,7 +57,7 @@ async def test_exclude_event_types_by_regex(
 
 
 async def test_include_and_exclude_stream_names_by_regex(
-    client: AsyncEventStoreDBClient, mixed: tuple[str, str, int]
+    client: AsyncClient, mixed: tuple[str, str, int]
 ) -> None:
     tag, prefix, start = mixed
     included = await read_my_streams(client, f"{prefix}-x-", after=start)
@@ -73,7 +74,7 @@ async def test_include_and_exclude_stream_names_by_regex(
 
 
 async def test_filter_applies_before_the_count(
-    client: AsyncEventStoreDBClient, mixed: tuple[str, str, int]
+    client: AsyncClient, mixed: tuple[str, str, int]
 ) -> None:
     tag, _, start = mixed
     found = await read_all(client, commit_position=start, filter_include=[f"{tag}-C"], limit=2)
@@ -100,7 +101,7 @@ def raw_read_all(
         request.options.filter.stream_identifier.CopyFrom(expression)
     else:
         request.options.filter.event_type.CopyFrom(expression)
-    found = []
+    found: list[RecordedEvent] = []
     for response in raw_streams.Read(request, timeout=10):
         if response.WhichOneof("content") == "event":
             event = construct_recorded_event(response.event)
@@ -109,6 +110,7 @@ def raw_read_all(
     return found
 
 
+@esdbclient_only
 async def test_regex_matches_anywhere_in_the_name(
     raw_streams: streams_pb2_grpc.StreamsStub, mixed: tuple[str, str, int]
 ) -> None:
@@ -121,6 +123,7 @@ async def test_regex_matches_anywhere_in_the_name(
     assert kinds(by_stream, tag) == list("BACB")
 
 
+@esdbclient_only
 async def test_prefix_lists_match_names_that_start_with_any_prefix(
     raw_streams: streams_pb2_grpc.StreamsStub, mixed: tuple[str, str, int]
 ) -> None:
@@ -137,7 +140,7 @@ async def test_prefix_lists_match_names_that_start_with_any_prefix(
 
 
 async def test_default_filter_hides_system_and_persistent_config_events(
-    client: AsyncEventStoreDBClient,
+    client: AsyncClient,
 ) -> None:
     stream = stream_name("es-system")
     start = await head_position(client)
@@ -158,7 +161,7 @@ async def test_default_filter_hides_system_and_persistent_config_events(
 
 
 async def test_commit_position_is_zero_when_nothing_matches(
-    client: AsyncEventStoreDBClient,
+    client: AsyncClient,
 ) -> None:
     never = f"never-{uuid.uuid4().hex}"
     assert await client.get_commit_position(filter_include=[never]) == 0

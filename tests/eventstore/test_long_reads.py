@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from esdbclient import AsyncEventStoreDBClient, NewEvent, StreamState
+from esdbclient import NewEvent, StreamState
 
+from tests.eventstore.clients import AsyncClient
 from tests.eventstore.support import (
     collect,
     have_ids,
@@ -24,7 +25,7 @@ TOTAL = APPENDS * PER_APPEND
 
 
 @pytest.fixture(scope="module")
-async def long_stream(client: AsyncEventStoreDBClient) -> tuple[str, list[NewEvent], int]:
+async def long_stream(client: AsyncClient) -> tuple[str, list[NewEvent], int]:
     """(stream, its 700 events, the head position before they were written)."""
     stream = stream_name("es-long")
     start = await head_position(client)
@@ -39,7 +40,7 @@ async def long_stream(client: AsyncEventStoreDBClient) -> tuple[str, list[NewEve
 
 
 async def test_long_stream_reads_in_both_directions(
-    client: AsyncEventStoreDBClient, long_stream: tuple[str, list[NewEvent], int]
+    client: AsyncClient, long_stream: tuple[str, list[NewEvent], int]
 ) -> None:
     stream, events, _ = long_stream
     assert ids(await read_stream(client, stream)) == ids(events)
@@ -51,7 +52,7 @@ async def test_long_stream_reads_in_both_directions(
 
 
 async def test_long_all_reads_in_both_directions_with_filter_and_count(
-    client: AsyncEventStoreDBClient, long_stream: tuple[str, list[NewEvent], int]
+    client: AsyncClient, long_stream: tuple[str, list[NewEvent], int]
 ) -> None:
     stream, events, start = long_stream
     forwards = await read_my_streams(client, stream, after=start)
@@ -74,7 +75,7 @@ async def test_long_all_reads_in_both_directions_with_filter_and_count(
 
 
 async def test_long_catch_up_subscriptions_deliver_everything_in_order(
-    client: AsyncEventStoreDBClient, long_stream: tuple[str, list[NewEvent], int]
+    client: AsyncClient, long_stream: tuple[str, list[NewEvent], int]
 ) -> None:
     stream, events, start = long_stream
     async with await client.subscribe_to_stream(stream) as subscription:

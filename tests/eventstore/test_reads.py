@@ -5,15 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pytest
-from esdbclient import (
-    AsyncEventStoreDBClient,
-    EventStoreDBClient,
-    NewEvent,
-    RecordedEvent,
-    StreamState,
-)
-from esdbclient.exceptions import NotFound
+from esdbclient import NewEvent, StreamState
 
+from tests.eventstore.clients import AsyncClient, Errors, RecordedEvent, SyncClient
 from tests.eventstore.support import (
     data,
     head_position,
@@ -29,7 +23,7 @@ from tests.eventstore.support import (
 
 
 @pytest.fixture
-async def five(client: AsyncEventStoreDBClient) -> tuple[str, list[NewEvent]]:
+async def five(client: AsyncClient) -> tuple[str, list[NewEvent]]:
     """A stream holding revisions 0-4, written in two appends."""
     stream = stream_name("es-read")
     events = new_events(5)
@@ -43,7 +37,7 @@ def revisions(events: Sequence[RecordedEvent]) -> list[int]:
 
 
 async def test_stream_forwards_from_start(
-    client: AsyncEventStoreDBClient, five: tuple[str, list[NewEvent]]
+    client: AsyncClient, five: tuple[str, list[NewEvent]]
 ) -> None:
     stream, events = five
     stored = await read_stream(client, stream)
@@ -53,7 +47,7 @@ async def test_stream_forwards_from_start(
 
 
 async def test_stream_backwards_from_end(
-    client: AsyncEventStoreDBClient, five: tuple[str, list[NewEvent]]
+    client: AsyncClient, five: tuple[str, list[NewEvent]]
 ) -> None:
     stream, events = five
     stored = await read_stream(client, stream, backwards=True)
@@ -76,7 +70,7 @@ async def test_stream_backwards_from_end(
     ],
 )
 async def test_stream_start_revision_is_inclusive_and_limit_counts(
-    client: AsyncEventStoreDBClient,
+    client: AsyncClient,
     five: tuple[str, list[NewEvent]],
     start: int | None,
     backwards: bool,
@@ -91,7 +85,7 @@ async def test_stream_start_revision_is_inclusive_and_limit_counts(
 
 
 async def test_sync_client_reads_the_same_stream(
-    sync_client: EventStoreDBClient, five: tuple[str, list[NewEvent]]
+    sync_client: SyncClient, five: tuple[str, list[NewEvent]]
 ) -> None:
     stream, events = five
     assert ids(sync_client.get_stream(stream)) == ids(events)
@@ -104,20 +98,20 @@ async def test_sync_client_reads_the_same_stream(
 
 
 async def test_missing_stream_is_not_found(
-    client: AsyncEventStoreDBClient, sync_client: EventStoreDBClient
+    client: AsyncClient, sync_client: SyncClient, errors: Errors
 ) -> None:
     stream = stream_name("es-missing")
-    with pytest.raises(NotFound):
+    with pytest.raises(errors.NotFound):
         await read_stream(client, stream)
-    with pytest.raises(NotFound):
+    with pytest.raises(errors.NotFound):
         await read_stream(client, stream, backwards=True)
-    with pytest.raises(NotFound):
+    with pytest.raises(errors.NotFound):
         sync_client.get_stream(stream)
     assert await client.get_current_version(stream) is StreamState.NO_STREAM
 
 
 async def test_all_forwards_from_position_is_inclusive(
-    client: AsyncEventStoreDBClient,
+    client: AsyncClient,
 ) -> None:
     prefix = stream_name("es-all")
     start = await head_position(client)
@@ -135,7 +129,7 @@ async def test_all_forwards_from_position_is_inclusive(
 
 
 async def test_all_backwards_from_position_is_exclusive(
-    client: AsyncEventStoreDBClient,
+    client: AsyncClient,
 ) -> None:
     prefix = stream_name("es-all")
     start = await head_position(client)
@@ -150,7 +144,7 @@ async def test_all_backwards_from_position_is_exclusive(
     assert ids(before_third) == ids(mine[:2][::-1])
 
 
-async def test_all_backwards_from_end_starts_at_newest(client: AsyncEventStoreDBClient) -> None:
+async def test_all_backwards_from_end_starts_at_newest(client: AsyncClient) -> None:
     stream = stream_name("es-all-end")
     position = await client.append_to_stream(
         stream, current_version=StreamState.ANY, events=new_events(2)
@@ -161,7 +155,7 @@ async def test_all_backwards_from_end_starts_at_newest(client: AsyncEventStoreDB
     assert await head_position(client) >= position
 
 
-async def test_all_limit_counts_events(client: AsyncEventStoreDBClient) -> None:
+async def test_all_limit_counts_events(client: AsyncClient) -> None:
     prefix = stream_name("es-all-limit")
     start = await head_position(client)
     await client.append_to_stream(
@@ -172,7 +166,7 @@ async def test_all_limit_counts_events(client: AsyncEventStoreDBClient) -> None:
 
 
 async def test_all_holds_system_events_that_only_an_empty_exclude_shows(
-    client: AsyncEventStoreDBClient,
+    client: AsyncClient,
 ) -> None:
     (first_system,) = await read_all(client, filter_include=[r"\$.+"], limit=1)
     assert first_system.type.startswith("$")

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from esdbclient import (
-    AsyncEventStoreDBClient,
-    EventStoreDBClient,
-    NewEvent,
-    StreamState,
-)
+from collections.abc import Iterator
 
+from esdbclient import NewEvent, StreamState
+
+from tests.eventstore.clients import AsyncClient, RecordedEvent, SyncClient
 from tests.eventstore.support import (
     caught_up,
     collect,
@@ -24,7 +22,7 @@ from tests.eventstore.support import (
 
 
 async def test_stream_subscription_from_start_catches_up_then_goes_live(
-    client: AsyncEventStoreDBClient,
+    client: AsyncClient,
 ) -> None:
     stream = stream_name("es-sub")
     old, new = new_events(3), new_events(2)
@@ -41,7 +39,7 @@ async def test_stream_subscription_from_start_catches_up_then_goes_live(
 
 
 async def test_stream_subscription_from_revision_is_exclusive(
-    client: AsyncEventStoreDBClient,
+    client: AsyncClient,
 ) -> None:
     stream = stream_name("es-sub")
     events = new_events(4)
@@ -52,7 +50,7 @@ async def test_stream_subscription_from_revision_is_exclusive(
 
 
 async def test_stream_subscription_to_missing_stream_waits_for_it(
-    client: AsyncEventStoreDBClient,
+    client: AsyncClient,
 ) -> None:
     stream = stream_name("es-sub-later")
     events = new_events(2)
@@ -63,7 +61,7 @@ async def test_stream_subscription_to_missing_stream_waits_for_it(
 
 
 async def test_all_subscription_from_position_is_exclusive(
-    client: AsyncEventStoreDBClient,
+    client: AsyncClient,
 ) -> None:
     stream = stream_name("es-sub-all")
     events = new_events(3)
@@ -79,7 +77,7 @@ async def test_all_subscription_from_position_is_exclusive(
 
 
 async def test_all_subscription_from_end_receives_only_new_events(
-    client: AsyncEventStoreDBClient,
+    client: AsyncClient,
 ) -> None:
     stream = stream_name("es-sub-end")
     old, new = new_events(2), new_events(2)
@@ -93,7 +91,7 @@ async def test_all_subscription_from_end_receives_only_new_events(
 
 
 async def test_all_subscription_catch_up_then_live_in_log_order(
-    client: AsyncEventStoreDBClient,
+    client: AsyncClient,
 ) -> None:
     prefix = stream_name("es-sub-order")
     start = await head_position(client)
@@ -117,7 +115,7 @@ async def test_all_subscription_catch_up_then_live_in_log_order(
 
 
 async def test_all_subscription_filters_event_types_in_catch_up_and_live(
-    client: AsyncEventStoreDBClient,
+    client: AsyncClient,
 ) -> None:
     stream = stream_name("es-sub-filter")
     start = await head_position(client)
@@ -137,7 +135,7 @@ async def test_all_subscription_filters_event_types_in_catch_up_and_live(
 
 
 async def test_all_subscription_default_filter_hides_system_events(
-    client: AsyncEventStoreDBClient,
+    client: AsyncClient,
 ) -> None:
     stream = stream_name("es-sub-system")
     start = await head_position(client)
@@ -157,8 +155,12 @@ async def test_all_subscription_default_filter_hides_system_events(
     assert not [event for event in received if event.type.startswith("$")]
 
 
+def take(subscription: Iterator[RecordedEvent], count: int) -> list[RecordedEvent]:
+    return [next(subscription) for _ in range(count)]
+
+
 def test_sync_subscription_receives_catch_up_and_live_events(
-    sync_client: EventStoreDBClient,
+    sync_client: SyncClient,
 ) -> None:
     stream = stream_name("es-sub-sync")
     old, new = new_events(2), new_events(2)
@@ -166,8 +168,8 @@ def test_sync_subscription_receives_catch_up_and_live_events(
     # The deadline turns a missing event into an error instead of a hang.
     with sync_client.subscribe_to_stream(stream, timeout=15) as subscription:
         assert subscription.subscription_id
-        received = [next(subscription), next(subscription)]
+        received = take(subscription, 2)
         sync_client.append_to_stream(stream, current_version=1, events=new)
-        received += [next(subscription), next(subscription)]
+        received += take(subscription, 2)
     assert ids(received) == ids(old + new)
     assert real_events(received) == received
