@@ -75,6 +75,22 @@ def maximum_append_size_exceeded(limit: int) -> RpcFailure:
     )
 
 
+def invalid_read_position(filtered: bool) -> RpcFailure:
+    """An `$all` read from a position inside the log where no event starts.
+
+    EventStoreDB 24.10's enumerators end any read result but Success and AccessDenied with
+    UNKNOWN "Unexpected <result type>: <result>" (22.10 and 23.10 said "...: Error" here).
+    """
+    result = "FilteredReadAllResult" if filtered else "ReadAllResult"
+    return RpcFailure(grpc.StatusCode.UNKNOWN, f"Unexpected {result}: InvalidPosition")
+
+
+def invalid_subscription_position() -> RpcFailure:
+    """An `$all` subscription from such a position: EventStoreDB 24.10's
+    RpcExceptions.InvalidPositionException, sent after the confirmation."""
+    return RpcFailure(grpc.StatusCode.INVALID_ARGUMENT, "Trying to read from an invalid position.")
+
+
 async def _answer(context: grpc.aio.ServicerContext, rpc: str, error: BaseException) -> None:
     """Abort the call with a deliberate status for `error` (raises grpc.aio.AbortError)."""
     if isinstance(error, RpcFailure):

@@ -4,7 +4,8 @@ Both page through SQLite from a cursor, so a read of the whole log never holds i
 page is filtered and encoded on a reader thread (`read_batches`) and yielded as one list.
 Position rules: a stream read includes its start revision in both directions; an `$all` read
 forwards from P includes P, backwards from P excludes it. An `$all` filter applies before the
-count.
+count. An `$all` read from a position inside the log where no event starts fails, as in
+EventStoreDB (see `LogReader.is_read_start`).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from dataclasses import dataclass
 from esdbclient.protos.Grpc import streams_pb2
 
 from embedded.eventstore import wire
-from embedded.eventstore.errors import invalid_argument, stream_deleted
+from embedded.eventstore.errors import invalid_argument, invalid_read_position, stream_deleted
 from embedded.eventstore.event_store import EventStore
 from embedded.eventstore.filters import FilterSpec, filter_spec
 from embedded.eventstore.read_batches import PAGE_SIZE, Batch, Encoder, all_batch, stream_batch
@@ -42,6 +43,7 @@ class ReadRequest:
     resolve_links: bool
     structured_ids: bool
     filter: FilterSpec
+    filtered: bool  # sent a filter option (EventStoreDB then reads with its filtered reader)
 
 
 def parse_read_request(request: streams_pb2.ReadReq) -> ReadRequest:
@@ -81,6 +83,7 @@ def parse_read_request(request: streams_pb2.ReadReq) -> ReadRequest:
         resolve_links=options.resolve_links,
         structured_ids=options.uuid_option.WhichOneof("content") == "structured",
         filter=filter_spec(options, subscription),
+        filtered=options.WhichOneof("filter_option") == "filter",
     )
 
 
@@ -167,6 +170,8 @@ async def read_all(
         cursor, inclusive = _LAST_POSITION, True
     if request.forwards == (request.start == "end") and request.start != "at":
         return  # forwards from the end, or backwards from the start: nothing to read
+    if request.start == "at" and not await store.read(LogReader.is_read_start, cursor):
+        raise invalid_read_position(request.filtered)
     encoder = Encoder(request.resolve_links, request.structured_ids)
     remaining = request.count
     first_page = True

@@ -99,6 +99,19 @@ class LogReader:
         row = self.connection.execute("SELECT MAX(position) FROM events").fetchone()
         return int(row[0] or 0)
 
+    def is_read_start(self, position: int) -> bool:
+        """Whether an `$all` read or subscription may start at `position`.
+
+        EventStoreDB positions are byte offsets of log records; a read from inside a record
+        fails with InvalidPosition. Here the records are the events, so a valid start is an
+        event's position, 0 (the start of the log) or anything after the newest event (the
+        end of the log, as past EventStoreDB's writer checkpoint).
+        """
+        row = self.connection.execute(
+            "SELECT MIN(position) FROM events WHERE position >= ?", (position,)
+        ).fetchone()
+        return position == 0 or row[0] is None or row[0] == position
+
     def stream_info(self, name: str) -> StreamInfo:
         row = self.connection.execute(
             "SELECT last_revision, truncate_before, max_count, tombstoned"

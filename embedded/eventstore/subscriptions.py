@@ -7,6 +7,8 @@ never writers or other subscribers.
 
 Start points are exclusive: from revision R a stream subscription delivers revisions above R,
 from position P an `$all` subscription delivers positions above P; "end" means live events only.
+An `$all` subscription from a position inside the log where no event starts is confirmed, then
+fails, as in EventStoreDB (see `LogReader.is_read_start`).
 With a filter, a checkpoint follows every `window x multiplier` events scanned (filtered-out
 ones included), at the position of the last event scanned, in catch-up and live alike.
 """
@@ -19,6 +21,7 @@ from collections.abc import AsyncIterator
 from esdbclient.protos.Grpc import streams_pb2
 
 from embedded.eventstore import wire
+from embedded.eventstore.errors import invalid_subscription_position
 from embedded.eventstore.event_store import EventStore
 from embedded.eventstore.read_batches import (
     Encoder,
@@ -48,6 +51,8 @@ async def _all_messages(
 ) -> AsyncIterator[Messages]:
     if request.start == "at":
         cursor = request.point
+        if not await store.read(LogReader.is_read_start, cursor):
+            raise invalid_subscription_position()
     elif request.start == "start":
         cursor = -1
     else:
