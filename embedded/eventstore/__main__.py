@@ -26,11 +26,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--db", type=Path, required=True, help="SQLite file holding the events")
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default loopback)")
     parser.add_argument("--port", type=int, default=2113, help="TCP port; 0 picks a free one")
+    parser.add_argument(
+        "--advertise-host",
+        help="host that gossip (esdb+discover://) and the ready line tell clients to dial"
+        " (default: the bind host; 127.0.0.1 when bound to 0.0.0.0, ::1 for ::)",
+    )
     args = parser.parse_args(argv)
     if not 0 <= args.port <= 65535:
         parser.error(f"--port must be between 0 and 65535, got {args.port}")
     if not args.host:
         parser.error("--host must not be empty")
+    if args.advertise_host is not None and not args.advertise_host:
+        parser.error("--advertise-host must not be empty")
     if args.db.is_dir():
         parser.error(f"--db: {str(args.db)!r} is a directory, not a file")
     if not args.db.parent.is_dir():
@@ -48,7 +55,7 @@ async def serve(args: argparse.Namespace) -> None:
         loop.add_signal_handler(signum, stop.set)
     store = await EventStore.open(args.db)
     try:
-        running = await start_server(store, args.host, args.port)
+        running = await start_server(store, args.host, args.port, args.advertise_host)
     except BaseException:
         await store.close()
         raise

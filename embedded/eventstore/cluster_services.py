@@ -26,7 +26,19 @@ from embedded.eventstore.writer import now_ticks
 type Context = grpc.aio.ServicerContext
 
 
+# A wildcard bind address is no address to dial: advertise the loopback of its family instead.
+_WILDCARDS = {"0.0.0.0": "127.0.0.1", "::": "::1"}
+
+
+def default_advertise_host(bind_host: str) -> str:
+    """The host gossip tells clients to dial when none is given: the bind host, unless that
+    is a wildcard (`0.0.0.0`, `::`), which a client cannot dial."""
+    return _WILDCARDS.get(bind_host, bind_host)
+
+
 class GossipService(gossip_pb2_grpc.GossipServicer):
+    """Answers with one member, the leader, at the advertised `host` and the bound `port`."""
+
     def __init__(self, host: str, port: int) -> None:
         self.host = host
         self.port = port

@@ -7,7 +7,11 @@ from dataclasses import dataclass
 import grpc.aio
 from esdbclient.protos.Grpc import gossip_pb2_grpc, persistent_pb2_grpc
 
-from embedded.eventstore.cluster_services import GossipService, PersistentSubscriptionsService
+from embedded.eventstore.cluster_services import (
+    GossipService,
+    PersistentSubscriptionsService,
+    default_advertise_host,
+)
 from embedded.eventstore.event_store import EventStore
 from embedded.eventstore.streams_service import StreamsService, add_streams_service
 
@@ -47,8 +51,12 @@ class RunningServer:
         await self.store.close()
 
 
-async def start_server(store: EventStore, host: str, port: int) -> RunningServer:
-    """Bind `host:port` (0: any free port) and start serving."""
+async def start_server(
+    store: EventStore, host: str, port: int, advertise_host: str | None = None
+) -> RunningServer:
+    """Bind `host:port` (0: any free port) and start serving; gossip and `uri` name
+    `advertise_host` (default: see `default_advertise_host`), the address clients dial."""
+    advertised = advertise_host or default_advertise_host(host)
     server = grpc.aio.server(options=SERVER_OPTIONS)
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
@@ -58,9 +66,9 @@ async def start_server(store: EventStore, host: str, port: int) -> RunningServer
     if bound == 0:
         raise BindError(f"cannot bind {address}")
     add_streams_service(StreamsService(store), server)
-    gossip_pb2_grpc.add_GossipServicer_to_server(GossipService(host, bound), server)
+    gossip_pb2_grpc.add_GossipServicer_to_server(GossipService(advertised, bound), server)
     persistent_pb2_grpc.add_PersistentSubscriptionsServicer_to_server(
         PersistentSubscriptionsService(), server
     )
     await server.start()
-    return RunningServer(server, store, host, bound)
+    return RunningServer(server, store, advertised, bound)

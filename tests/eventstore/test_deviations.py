@@ -5,7 +5,8 @@ Each test states what a real EventStoreDB answers, so it passes against one (EVE
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import esdbclient.exceptions
 import grpc
@@ -14,8 +15,9 @@ import pytest
 from esdbclient import StreamState
 from esdbclient.protos.Grpc import shared_pb2, streams_pb2, streams_pb2_grpc
 
-from tests.eventstore.clients import AsyncClient, Errors, Library, esdbclient_only
-from tests.eventstore.support import new_events, read_all, read_stream, stream_name
+from tests.eventstore.clients import AsyncClient, Errors, Library, SyncClient, esdbclient_only
+from tests.eventstore.support import ids, new_events, read_all, read_stream, stream_name
+from tests.servers import ServerProcess, eventstore_server
 
 Options = streams_pb2.ReadReq.Options
 
@@ -176,3 +178,56 @@ async def test_subscription_to_all_from_a_position_no_event_starts_at_fails_afte
         )
     finally:
         responses.cancel()
+
+
+@pytest.fixture
+def server_with(
+    tmp_path: Path, external_eventstore: bool
+) -> Iterator[Callable[[list[str]], ServerProcess]]:
+    """Starts a private embedded server with extra command-line flags; stops it afterwards."""
+    if external_eventstore:
+        pytest.skip("starts its own embedded server with special flags; EVENTSTORE_URI is set")
+    started: list[ServerProcess] = []
+
+    def start(flags: list[str]) -> ServerProcess:
+        command = [*eventstore_server(tmp_path / f"events-{len(started)}.sqlite").command, *flags]
+        server = ServerProcess("embedded-eventstore", command).start()
+        started.append(server)
+        return server
+
+    try:
+        yield start
+    finally:
+        for server in started:
+            server.stop()
+
+
+@pytest.mark.parametrize(
+    ("flags", "advertised"),
+    [
+        (["--host", "0.0.0.0"], "127.0.0.1"),
+        (["--host", "0.0.0.0", "--advertise-host", "localhost"], "localhost"),
+    ],
+    ids=["wildcard-bind", "advertise-host"],
+)
+def test_gossip_advertises_a_host_clients_can_dial(
+    server_with: Callable[[list[str]], ServerProcess],
+    library: Library,
+    flags: list[str],
+    advertised: str,
+) -> None:
+    # EventStoreDB (ClusterVNode.GetGossipAdvertiseInfo): a single node bound to 0.0.0.0
+    # advertises 127.0.0.1 unless NodeHostAdvertiseAs names a host; never the wildcard.
+    server = server_with(flags)
+    port = int(server.uri.partition("?")[0].rpartition(":")[2])
+    with SyncClient(library, library.uri(f"esdb://127.0.0.1:{port}?Tls=false")) as direct:
+        members = direct.read_gossip()
+    assert [(member.address, member.port) for member in members] == [(advertised, port)]
+
+    # The ready line names the advertised host too, and discovery through it connects.
+    assert server.uri.startswith(f"esdb://{advertised}:{port}")
+    with SyncClient(library, library.uri(server.uri, discover=True)) as discovered:
+        stream = stream_name("es-dev-gossip")
+        events = new_events(1)
+        discovered.append_to_stream(stream, current_version=StreamState.NO_STREAM, events=events)
+        assert ids(discovered.get_stream(stream)) == ids(events)
