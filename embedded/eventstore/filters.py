@@ -1,18 +1,29 @@
 """Server-side `$all` filters: by event type or stream name, with a regex or a prefix list.
 
-EventStoreDB matches with .NET `Regex.IsMatch`, i.e. search semantics (the pattern may match
-anywhere unless anchored), which is Python's `re.search`. An empty regex means "use the prefix
-list"; an empty prefix list then matches nothing.
+EventStoreDB matches with .NET `Regex.Match(...).Success`, i.e. search semantics (the pattern
+may match anywhere unless anchored). An empty regex means "use the prefix list"; an empty prefix
+list then matches nothing.
+
+Client regexes run on RE2 (linear time): a backtracking engine lets one pattern such as
+`^(a+)+$` hold the GIL for hours and stall every client. RE2 has no lookarounds, but the one that
+clients send — esdbclient's exclude filter `^(?!(p1$|p2$))` — is evaluated as "not matched by
+`^(?:p1$|p2$)`". Any other pattern RE2 cannot compile is refused the way EventStoreDB refuses a
+regex .NET cannot parse: `new Regex(...)` throws inside `Streams.Read`, so the call ends UNKNOWN.
 """
 
 from __future__ import annotations
 
-import re
+import logging
 from dataclasses import dataclass
+from typing import Any
 
+import grpc
+import re2  # type: ignore[import-untyped]  # google-re2 ships no type information
 from esdbclient.protos.Grpc import streams_pb2
 
-from embedded.eventstore.errors import invalid_argument
+from embedded.eventstore.errors import RpcFailure, invalid_argument
+
+log = logging.getLogger("embedded.eventstore")
 
 FilterOptions = streams_pb2.ReadReq.Options.FilterOptions
 
@@ -22,9 +33,26 @@ DEFAULT_WINDOW = 32
 _MEMO_LIMIT = 4096
 
 
+_NEGATIVE_LOOKAHEAD = "^(?!"
+
+
+class FilterRegex:
+    """A client's regex on RE2, with a leading `^(?!...)` kept as a separate pattern to refuse."""
+
+    def __init__(self, regex: str) -> None:
+        excluded, required = _split_leading_lookahead(regex)
+        self.excluded = _compile(excluded, regex) if excluded is not None else None
+        self.required = _compile(required, regex) if required else None
+
+    def search(self, subject: str) -> bool:
+        if self.excluded is not None and self.excluded.search(subject) is not None:
+            return False
+        return self.required is None or self.required.search(subject) is not None
+
+
 class EventFilter:
     def __init__(
-        self, by_stream_name: bool, pattern: re.Pattern[str] | None, prefixes: tuple[str, ...]
+        self, by_stream_name: bool, pattern: FilterRegex | None, prefixes: tuple[str, ...]
     ) -> None:
         self.by_stream_name = by_stream_name
         self.pattern = pattern
@@ -42,7 +70,7 @@ class EventFilter:
 
     def _decide(self, subject: str) -> bool:
         if self.pattern is not None:
-            return self.pattern.search(subject) is not None
+            return self.pattern.search(subject)
         return subject.startswith(self.prefixes) if self.prefixes else False
 
 
@@ -72,7 +100,7 @@ def filter_spec(options: streams_pb2.ReadReq.Options, subscription: bool) -> Fil
         expression = getattr(filter_options, which)
         event_filter = EventFilter(
             by_stream_name=which == "stream_identifier",
-            pattern=_compile(expression.regex) if expression.regex else None,
+            pattern=FilterRegex(expression.regex) if expression.regex else None,
             prefixes=tuple(expression.prefix),
         )
     window = filter_options.WhichOneof("window")
@@ -89,8 +117,68 @@ def filter_spec(options: streams_pb2.ReadReq.Options, subscription: bool) -> Fil
     return FilterSpec(event_filter, size * multiplier)
 
 
-def _compile(regex: str) -> re.Pattern[str]:
+def _split_leading_lookahead(regex: str) -> tuple[str | None, str]:
+    """`^(?!X)Y` as (`^(?:X)`, `^(?:Y)`); any other regex as (None, regex).
+
+    Y must have no top-level `|` (it would escape the leading `^`); an unbalanced lookahead is
+    left whole for RE2 to refuse.
+    """
+    if not regex.startswith(_NEGATIVE_LOOKAHEAD):
+        return None, regex
+    end = _group_end(regex, len(_NEGATIVE_LOOKAHEAD))
+    if end is None:
+        return None, regex
+    rest = regex[end + 1 :]
+    if _group_end(rest + ")", 0, stop_at_bar=True) != len(rest):  # top-level `|` or `)`
+        return None, regex
+    body = regex[len(_NEGATIVE_LOOKAHEAD) : end]
+    return f"^(?:{body})", f"^(?:{rest})" if rest else ""
+
+
+def _group_end(regex: str, start: int, stop_at_bar: bool = False) -> int | None:
+    """Index of the `)` closing the group whose body starts at `start`.
+
+    None: unbalanced, or (with `stop_at_bar`) an alternation at the group's own level.
+    """
+    depth = 0
+    index = start
+    in_class = False
+    while index < len(regex):
+        char = regex[index]
+        if char == "\\":
+            index += 2
+            continue
+        if in_class:
+            if char == "]":
+                in_class = False
+        elif char == "[":
+            in_class = True
+            if regex[index + 1 : index + 2] == "^":
+                index += 1
+            if regex[index + 1 : index + 2] == "]":  # a leading `]` is a literal
+                index += 1
+        elif char == "(":
+            depth += 1
+        elif char == ")":
+            if depth == 0:
+                return index
+            depth -= 1
+        elif char == "|" and depth == 0 and stop_at_bar:
+            return None
+        index += 1
+    return None
+
+
+def _compile(pattern: str, regex: str) -> Any:
+    options = re2.Options()
+    options.log_errors = False  # RE2 would print each refusal to stderr; one log line below
     try:
-        return re.compile(regex)
-    except re.error as error:
-        raise invalid_argument(f"Invalid filter regex {regex!r}: {error}") from error
+        return re2.compile(pattern, options)
+    except re2.error as error:
+        reason = error.args[0].decode() if error.args and isinstance(error.args[0], bytes) else error
+        log.warning("refused filter regex %r: %s", regex, reason)
+        raise RpcFailure(
+            grpc.StatusCode.UNKNOWN,
+            f"Invalid filter regex {regex!r}: {reason} (this server matches with RE2: no"
+            " backreferences, no lookarounds except a leading ^(?!...) as esdbclient sends)",
+        ) from error
