@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 import grpc
 import grpc.aio
-from esdbclient.protos.Grpc import streams_pb2, streams_pb2_grpc
+from esdbclient.protos.Grpc import shared_pb2, streams_pb2, streams_pb2_grpc
 
 from embedded.eventstore import wire
 from embedded.eventstore.append_answers import (
@@ -36,6 +36,14 @@ from embedded.eventstore.subscriptions import subscribe
 type Context = grpc.aio.ServicerContext
 
 
+# What unfinished BatchAppend chunks may hold. Each batch is refused once past MAX_APPEND_SIZE, as
+# EventStoreDB does; these also bound how many batches one call keeps open and what all calls on
+# one connection buffer together (EventStoreDB only expires unfinished batches after a timeout).
+MAX_OPEN_BATCHES_PER_CALL = 32
+MAX_BUFFERED_BYTES_PER_CONNECTION = 16 * MAX_APPEND_SIZE
+_REFUSED_REMEMBERED = 1024  # correlation ids whose later chunks are ignored
+
+
 @dataclass
 class _Batch:
     """The chunks of one BatchAppend transaction (same correlation id), until `is_final`."""
@@ -43,11 +51,20 @@ class _Batch:
     first: streams_pb2.BatchAppendReq
     received: float
     messages: list[streams_pb2.BatchAppendReq.ProposedMessage] = field(default_factory=list)
+    size: int = 0  # as `ProposedEvent.size` counts it, before the messages are checked
+
+
+def _chunk_size(request: streams_pb2.BatchAppendReq) -> int:
+    return sum(
+        len(message.data) + len(message.custom_metadata) + 2 * len(message.metadata.get("type", ""))
+        for message in request.proposed_messages
+    )
 
 
 class StreamsService(streams_pb2_grpc.StreamsServicer):
     def __init__(self, store: EventStore) -> None:
         self.store = store
+        self._buffered: dict[str, int] = {}  # unfinished BatchAppend bytes, by connection (peer)
 
     @guard_stream
     async def Read(
@@ -102,13 +119,68 @@ class StreamsService(streams_pb2_grpc.StreamsServicer):
         self, request_iterator: AsyncIterator[streams_pb2.BatchAppendReq], context: Context
     ) -> AsyncIterator[streams_pb2.BatchAppendResp]:
         pending: dict[bytes, _Batch] = {}
-        async for request in request_iterator:
-            key = request.correlation_id.SerializeToString()
-            batch = pending.setdefault(key, _Batch(request, time.monotonic()))
-            batch.messages.extend(request.proposed_messages)
-            if request.is_final:
-                del pending[key]
-                yield await self._append_batch(batch)
+        refused: dict[bytes, None] = {}  # ordered set: the oldest is forgotten first
+        peer = context.peer()
+        try:
+            async for request in request_iterator:
+                key = request.correlation_id.SerializeToString()
+                if key in refused:
+                    continue  # EventStoreDB ignores chunks of a batch it has answered
+                batch = pending.get(key)
+                if batch is None:
+                    batch = _Batch(request, time.monotonic())
+                    if len(pending) >= MAX_OPEN_BATCHES_PER_CALL:
+                        yield self._refuse(batch, key, refused, _too_many_open_batches())
+                        continue
+                    pending[key] = batch
+                size = _chunk_size(request)
+                if batch.size + size > MAX_APPEND_SIZE:
+                    self._release(peer, pending.pop(key).size)
+                    yield self._refuse(batch, key, refused, None)
+                    continue
+                if self._buffered.get(peer, 0) + size > MAX_BUFFERED_BYTES_PER_CONNECTION:
+                    self._release(peer, pending.pop(key).size)
+                    yield self._refuse(batch, key, refused, _connection_buffer_full())
+                    continue
+                batch.size += size
+                self._buffered[peer] = self._buffered.get(peer, 0) + size
+                batch.messages.extend(request.proposed_messages)
+                if request.is_final:
+                    del pending[key]
+                    self._release(peer, batch.size)
+                    yield await self._append_batch(batch)
+        finally:
+            self._release(peer, sum(batch.size for batch in pending.values()))
+
+    def _release(self, peer: str, size: int) -> None:
+        left = self._buffered.get(peer, 0) - size
+        if left > 0:
+            self._buffered[peer] = left
+        else:
+            self._buffered.pop(peer, None)
+
+    @staticmethod
+    def _refuse(
+        batch: _Batch, key: bytes, refused: dict[bytes, None], reason: str | None
+    ) -> streams_pb2.BatchAppendResp:
+        """Answer a batch now, ignore its later chunks (reason None: too big, as EventStoreDB)."""
+        refused[key] = None
+        if len(refused) > _REFUSED_REMEMBERED:
+            del refused[next(iter(refused))]
+        options = batch.first.options
+        try:
+            answer = BatchAnswer(
+                batch.first,
+                wire.stream_name(options.stream_identifier),
+                wire.expected_revision(options, "stream_position"),
+            )
+        except RpcFailure:
+            answer = BatchAnswer(batch.first, None, None)
+        if reason is None:
+            return answer.too_big()
+        return answer.error(
+            grpc.StatusCode.RESOURCE_EXHAUSTED, reason, shared_pb2.BadRequest(message=reason)
+        )
 
     async def _append_batch(self, batch: _Batch) -> streams_pb2.BatchAppendResp:
         options = batch.first.options
@@ -156,6 +228,18 @@ class StreamsService(streams_pb2_grpc.StreamsServicer):
         response = streams_pb2.TombstoneResp()
         _set_position(response, result)
         return response
+
+
+def _too_many_open_batches() -> str:
+    limit = MAX_OPEN_BATCHES_PER_CALL
+    return f"Too many unfinished batches in one BatchAppend call (at most {limit})."
+
+
+def _connection_buffer_full() -> str:
+    return (
+        "Unfinished batches on this connection hold too much"
+        f" (at most {MAX_BUFFERED_BYTES_PER_CONNECTION} bytes)."
+    )
 
 
 def _read_response_bytes(response: streams_pb2.ReadResp | bytes) -> bytes:

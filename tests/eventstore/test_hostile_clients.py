@@ -9,6 +9,7 @@ others; no timing thresholds (bounds are only there so a failure ends).
 from __future__ import annotations
 
 import asyncio
+import queue
 import uuid
 from collections.abc import Iterable
 
@@ -16,9 +17,14 @@ import grpc
 import pytest
 from esdbclient import AsyncEventStoreDBClient, NewEvent, StreamState
 from esdbclient.common import construct_recorded_event
-from esdbclient.protos.Grpc import streams_pb2, streams_pb2_grpc
+from esdbclient.protos.Grpc import shared_pb2, streams_pb2, streams_pb2_grpc
 from esdbclient.streams import BaseStreamsService
 
+from embedded.eventstore.append_answers import MAX_APPEND_SIZE
+from embedded.eventstore.streams_service import (
+    MAX_BUFFERED_BYTES_PER_CONNECTION,
+    MAX_OPEN_BATCHES_PER_CALL,
+)
 from tests.eventstore.support import head_position, new_events, read_stream, stream_name
 
 # Generous bounds: only reached when the server is stuck.
@@ -113,3 +119,128 @@ async def test_invalid_filter_regex_is_answered_as_eventstoredb_does(
     # The server still serves filtered reads.
     still = raw_streams.Read(filtered_read(start, "^no-such-type$"), timeout=STUCK_S)
     assert event_types(still) == []
+
+
+class BatchAppendCall:
+    """A raw BatchAppend call whose requests the test sends one by one."""
+
+    def __init__(self, raw_streams: streams_pb2_grpc.StreamsStub) -> None:
+        self._requests: queue.Queue[streams_pb2.BatchAppendReq | None] = queue.Queue()
+        self.responses = raw_streams.BatchAppend(iter(self._requests.get, None), timeout=STUCK_S)
+
+    def send(self, request: streams_pb2.BatchAppendReq) -> None:
+        self._requests.put(request)
+
+    def answer(self) -> streams_pb2.BatchAppendResp:
+        response: streams_pb2.BatchAppendResp = next(self.responses)
+        return response
+
+    def close(self) -> None:
+        self._requests.put(None)
+        self.responses.cancel()
+
+
+def chunk(stream: str, correlation_id: uuid.UUID, data_bytes: int) -> streams_pb2.BatchAppendReq:
+    """One unfinished chunk of a batch: one event with `data_bytes` of data."""
+    (event,) = new_events(1)
+    big = NewEvent(type=event.type, data=b"x" * data_bytes)
+    request = BaseStreamsService._construct_batch_append_req(
+        stream_name=stream,
+        current_version=StreamState.ANY,
+        events=[big],
+        correlation_id=correlation_id,
+    )
+    request.is_final = False
+    return request
+
+
+def stream_is_missing(raw_streams: streams_pb2_grpc.StreamsStub, stream: str) -> bool:
+    request = BaseStreamsService._construct_read_request(stream_name=stream)
+    contents = [
+        response.WhichOneof("content") for response in raw_streams.Read(request, timeout=10)
+    ]
+    return contents == ["stream_not_found"]
+
+
+def error_detail(response: streams_pb2.BatchAppendResp, detail: type) -> bool:
+    return response.WhichOneof("result") == "error" and response.error.details.Is(detail.DESCRIPTOR)
+
+
+async def test_batch_over_max_append_size_across_chunks_is_refused_before_it_ends(
+    raw_streams: streams_pb2_grpc.StreamsStub, client: AsyncEventStoreDBClient
+) -> None:
+    """EventStoreDB answers MaximumAppendSizeExceeded as soon as a batch's chunks pass 1 MiB."""
+    stream = stream_name("es-hostile-big")
+    correlation_id = uuid.uuid4()
+    call = BatchAppendCall(raw_streams)
+    try:
+        for _ in range(5):  # 5 x 256 KiB, never final
+            call.send(chunk(stream, correlation_id, 256 * 1024))
+        response = call.answer()
+    finally:
+        call.close()
+    assert error_detail(response, shared_pb2.MaximumAppendSizeExceeded), response.error
+    assert response.correlation_id.string == str(correlation_id)
+    assert stream_is_missing(raw_streams, stream)
+    # Others are still served.
+    await client.append_to_stream(
+        stream, current_version=StreamState.NO_STREAM, events=new_events(1)
+    )
+    assert len(await read_stream(client, stream)) == 1
+
+
+@pytest.mark.usefixtures("embedded_only")
+def test_one_call_keeps_a_bounded_number_of_batches_open(
+    raw_streams: streams_pb2_grpc.StreamsStub,
+) -> None:
+    stream = stream_name("es-hostile-open")
+    call = BatchAppendCall(raw_streams)
+    last = uuid.uuid4()
+    try:
+        for _ in range(MAX_OPEN_BATCHES_PER_CALL):
+            call.send(chunk(stream, uuid.uuid4(), 16))
+        call.send(chunk(stream, last, 16))
+        response = call.answer()
+    finally:
+        call.close()
+    assert response.correlation_id.string == str(last)
+    assert response.error.code == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
+
+
+@pytest.mark.usefixtures("embedded_only")
+async def test_one_connection_buffers_a_bounded_amount_across_calls(
+    raw_streams: streams_pb2_grpc.StreamsStub, client: AsyncEventStoreDBClient
+) -> None:
+    stream = stream_name("es-hostile-conn")
+    holder = BatchAppendCall(raw_streams)
+    other = BatchAppendCall(raw_streams)  # same channel, so the same connection
+    try:
+        # Just under 1 MiB each, in as many batches as the connection may buffer.
+        almost = MAX_APPEND_SIZE - 64 * 1024
+        for _ in range(MAX_BUFFERED_BYTES_PER_CONNECTION // almost):
+            holder.send(chunk(stream, uuid.uuid4(), almost))
+        # A finished batch behind them: once answered, the server has buffered the others.
+        done = uuid.uuid4()
+        finished = chunk(stream, done, 16)
+        finished.is_final = True
+        holder.send(finished)
+        assert holder.answer().correlation_id.string == str(done)
+
+        refused_id = uuid.uuid4()
+        other.send(chunk(stream, refused_id, almost))
+        response = other.answer()
+        assert response.correlation_id.string == str(refused_id)
+        assert response.error.code == grpc.StatusCode.RESOURCE_EXHAUSTED.value[0]
+    finally:
+        holder.close()
+        other.close()
+    # The connection's buffer is freed with the call: whole batches are accepted again.
+    await client.append_to_stream(stream, current_version=StreamState.ANY, events=new_events(1))
+    accepted = BatchAppendCall(raw_streams)
+    try:
+        again = chunk(stream, uuid.uuid4(), almost)
+        again.is_final = True
+        accepted.send(again)
+        assert accepted.answer().WhichOneof("result") == "success"
+    finally:
+        accepted.close()
