@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
+import grpc
 import grpc.aio
 from esdbclient.protos.Grpc import gossip_pb2_grpc, persistent_pb2_grpc
 
@@ -27,6 +32,117 @@ SERVER_OPTIONS = (
     ("grpc.http2.min_ping_interval_without_data_ms", 1000),
     ("grpc.http2.max_ping_strikes", 0),
 )
+
+
+log = logging.getLogger("embedded.eventstore")
+
+UNDECODABLE_LOG_INTERVAL_S = 10.0  # one log line per interval however many junk requests arrive
+
+
+class _Undecodable:
+    """Stands for a request that is not a valid protobuf message of the method's type."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+class UndecodableRequests(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # grpc is untyped
+    """Junk request bytes are INVALID_ARGUMENT, with a throttled log line, not UNKNOWN.
+
+    grpcio would log a traceback and answer UNKNOWN (unary requests) or let the handler fail
+    (streamed requests). The deserializer returns a marker instead of raising; the handler is
+    wrapped so the marker aborts the call.
+    """
+
+    def __init__(self) -> None:
+        self._last_logged = -UNDECODABLE_LOG_INTERVAL_S
+        self._unlogged = 0
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        handler = await continuation(details)
+        if handler is None or handler.request_deserializer is None:
+            return handler
+        decode = handler.request_deserializer
+        method = details.method
+
+        def tolerant(data: bytes) -> Any:
+            try:
+                return decode(data)
+            except Exception as error:  # protobuf's DecodeError, or worse
+                return _Undecodable(error)
+
+        if handler.request_streaming:
+            kind = "stream_stream" if handler.response_streaming else "stream_unary"
+            behaviour = self._streamed(getattr(handler, kind), method, handler.response_streaming)
+        else:
+            kind = "unary_stream" if handler.response_streaming else "unary_unary"
+            behaviour = self._single(getattr(handler, kind), method, handler.response_streaming)
+        return handler._replace(request_deserializer=tolerant, **{kind: behaviour})
+
+    async def _refuse(
+        self, context: grpc.aio.ServicerContext, method: str, bad: _Undecodable
+    ) -> None:
+        self._log(method, context.peer(), bad.error)
+        await context.abort(
+            grpc.StatusCode.INVALID_ARGUMENT, f"Request to {method} is not a valid message."
+        )
+
+    def _streamed(self, behaviour: Any, method: str, streaming: bool) -> Any:
+        """grpc.aio tells coroutines from async generators by the function: one of each."""
+
+        def decoded(requests: AsyncIterator[Any], context: grpc.aio.ServicerContext) -> Any:
+            async def checked() -> AsyncIterator[Any]:
+                async for request in requests:
+                    if isinstance(request, _Undecodable):
+                        await self._refuse(context, method, request)
+                    yield request
+
+            return checked()
+
+        if streaming:
+
+            async def checked_stream(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+                async for response in behaviour(decoded(requests, context), context):
+                    yield response
+
+            return checked_stream
+
+        async def checked(requests: Any, context: grpc.aio.ServicerContext) -> Any:
+            return await behaviour(decoded(requests, context), context)
+
+        return checked
+
+    def _single(self, behaviour: Any, method: str, streaming: bool) -> Any:
+        if streaming:
+
+            async def checked_stream(request: Any, context: grpc.aio.ServicerContext) -> Any:
+                if isinstance(request, _Undecodable):
+                    await self._refuse(context, method, request)
+                async for response in behaviour(request, context):
+                    yield response
+
+            return checked_stream
+
+        async def checked(request: Any, context: grpc.aio.ServicerContext) -> Any:
+            if isinstance(request, _Undecodable):
+                await self._refuse(context, method, request)
+            return await behaviour(request, context)
+
+        return checked
+
+    def _log(self, method: str, peer: str, error: Exception) -> None:
+        now = time.monotonic()
+        if now - self._last_logged < UNDECODABLE_LOG_INTERVAL_S:
+            self._unlogged += 1
+            return
+        more = f" ({self._unlogged} more since the last line)" if self._unlogged else ""
+        log.warning("undecodable request to %s from %s: %s%s", method, peer, error, more)
+        self._last_logged = now
+        self._unlogged = 0
 
 
 class BindError(OSError):
@@ -57,7 +173,7 @@ async def start_server(
     """Bind `host:port` (0: any free port) and start serving; gossip and `uri` name
     `advertise_host` (default: see `default_advertise_host`), the address clients dial."""
     advertised = advertise_host or default_advertise_host(host)
-    server = grpc.aio.server(options=SERVER_OPTIONS)
+    server = grpc.aio.server(options=SERVER_OPTIONS, interceptors=[UndecodableRequests()])
     address = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
     try:
         bound = server.add_insecure_port(address)

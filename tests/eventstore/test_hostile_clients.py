@@ -244,3 +244,30 @@ async def test_one_connection_buffers_a_bounded_amount_across_calls(
         assert accepted.answer().WhichOneof("result") == "success"
     finally:
         accepted.close()
+
+
+JUNK = b"\xff\xff\xff\x0f"  # a field header with no valid wire type: no message parses it
+
+
+@pytest.mark.usefixtures("embedded_only")
+@pytest.mark.parametrize("method", ["Read", "Append", "BatchAppend", "Delete", "Tombstone"])
+async def test_junk_request_bytes_are_invalid_argument(
+    raw_channel: grpc.Channel, client: AsyncEventStoreDBClient, method: str
+) -> None:
+    path = f"/event_store.client.streams.Streams/{method}"
+    with pytest.raises(grpc.RpcError) as raised:
+        if method == "Read":
+            list(raw_channel.unary_stream(path)(JUNK, timeout=STUCK_S))
+        elif method == "Append":
+            raw_channel.stream_unary(path)(iter([JUNK]), timeout=STUCK_S)
+        elif method == "BatchAppend":
+            list(raw_channel.stream_stream(path)(iter([JUNK]), timeout=STUCK_S))
+        else:
+            raw_channel.unary_unary(path)(JUNK, timeout=STUCK_S)
+    assert isinstance(raised.value, grpc.Call)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    stream = stream_name("es-hostile-junk")
+    await client.append_to_stream(
+        stream, current_version=StreamState.NO_STREAM, events=new_events(1)
+    )
+    assert len(await read_stream(client, stream)) == 1
