@@ -175,7 +175,8 @@ def _compile(pattern: str, regex: str) -> Any:
     try:
         return re2.compile(pattern, options)
     except re2.error as error:
-        reason = error.args[0].decode() if error.args and isinstance(error.args[0], bytes) else error
+        first = error.args[0] if error.args else None
+        reason = first.decode() if isinstance(first, bytes) else error
         log.warning("refused filter regex %r: %s", regex, reason)
         raise RpcFailure(
             grpc.StatusCode.UNKNOWN,
