@@ -78,7 +78,8 @@ class EventStoreWriter(Protocol):
 
 class EventStoreReader(Protocol):
     async def read_stream(self, stream: str) -> list[RecordedEvent]:
-        """All events of ``stream`` in revision order. Raises StreamNotFound when it has none."""
+        """All events of ``stream`` in revision order, never an empty list: StreamNotFound when
+        it has none, StoreUnavailable for a read cut short."""
         ...
 
     def subscribe_all(

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 from uuid import UUID
 
-from shared.errors import StoreUnavailable, StreamNotFound
+from shared.errors import StreamNotFound
 from shared.event_store import (
     NO_STREAM,
     AppendResult,
@@ -119,10 +119,6 @@ class OrderRepository:
             recorded = await self._store.read_stream(order_stream(order_id))
         except StreamNotFound:
             return LoadedOrder(order_id=order_id, state=None, version=None, position=None)
-        if not recorded:
-            # The port raises StreamNotFound for a stream without events: an empty answer is a
-            # read cut short by an outage, and deciding on it would act on a made-up state.
-            raise StoreUnavailable("eventstore", f"empty read of {order_stream(order_id)!r}")
         events: list[Event] = []
         applied: dict[str, AppliedRequest] = {}
         for record in recorded:
