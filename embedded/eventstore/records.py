@@ -22,6 +22,11 @@ def original_stream_of(stream: str) -> str | None:
     return stream.removeprefix(METASTREAM_PREFIX) if stream.startswith(METASTREAM_PREFIX) else None
 
 
+def append_size(data: bytes, custom_metadata: bytes, event_type: str) -> int:
+    """An event's size as EventStoreDB counts it against the maximum append size."""
+    return len(data) + len(custom_metadata) + 2 * len(event_type)
+
+
 @dataclass(frozen=True)
 class ProposedEvent:
     """An event as a client proposes it, before it has a revision and a position."""
@@ -33,8 +38,7 @@ class ProposedEvent:
     data: bytes
 
     def size(self) -> int:
-        """Size as EventStoreDB counts it against the maximum append size."""
-        return len(self.data) + len(self.custom_metadata) + 2 * len(self.event_type)
+        return append_size(self.data, self.custom_metadata, self.event_type)
 
 
 # An event in the log, as a row of `storage.EVENT_COLUMNS`: (position, stream, revision,

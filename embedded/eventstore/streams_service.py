@@ -30,7 +30,7 @@ from embedded.eventstore.errors import (
 from embedded.eventstore.event_store import EventStore
 from embedded.eventstore.expected_revision import Expected
 from embedded.eventstore.reads import parse_read_request, read_all, read_stream
-from embedded.eventstore.records import ProposedEvent, WriteResult
+from embedded.eventstore.records import ProposedEvent, WriteResult, append_size
 from embedded.eventstore.subscriptions import subscribe
 
 type Context = grpc.aio.ServicerContext
@@ -56,7 +56,7 @@ class _Batch:
 
 def _chunk_size(request: streams_pb2.BatchAppendReq) -> int:
     return sum(
-        len(message.data) + len(message.custom_metadata) + 2 * len(message.metadata.get("type", ""))
+        append_size(message.data, message.custom_metadata, message.metadata.get("type", ""))
         for message in request.proposed_messages
     )
 
