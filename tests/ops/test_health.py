@@ -8,11 +8,13 @@ import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import httpx
 import pytest
 
 from orders_api.health import PING_TIMEOUT_S
-from shared.document_store import UpdateOne
+from shared.document_store import DocumentStore, UpdateOne
 from shared.esdb_event_store import EsdbEventStore
+from shared.event_store import EventStore
 from shared.motor_document_store import MotorDocumentStore
 from shared.read_models import CHECKPOINTS
 from tests.misbehaving_servers import garbage_server, silent_server
@@ -34,6 +36,18 @@ async def unreachable_eventstore() -> EsdbEventStore:
     store = EsdbEventStore(f"esdb://127.0.0.1:{closed_port()}?Tls=false", retry_budget_s=0.3)
     await store.connect()
     return store
+
+
+async def ready_over(
+    events: EventStore, documents: DocumentStore, *, then_close: EventStore | DocumentStore
+) -> httpx.Response:
+    """GET /health/ready of an API over the two stores; ``then_close`` (the broken store the
+    test made) is closed afterwards."""
+    try:
+        async with api(events, documents) as (_, client):
+            return await client.get("/health/ready")
+    finally:
+        await then_close.close()
 
 
 async def test_live_answers_while_the_process_runs(
@@ -65,11 +79,7 @@ async def test_ready_when_both_stores_answer_with_projection_lag(
 
 async def test_not_ready_names_mongodb_when_it_is_down(event_store: EsdbEventStore) -> None:
     documents = unreachable_mongo()
-    try:
-        async with api(event_store, documents) as (_, client):
-            response = await client.get("/health/ready")
-    finally:
-        await documents.close()
+    response = await ready_over(event_store, documents, then_close=documents)
     assert response.status_code == 503
     assert response.headers["content-type"] == "application/problem+json"
     assert response.headers["retry-after"] == "1"
@@ -84,11 +94,7 @@ async def test_not_ready_names_the_event_store_when_it_is_down(
     document_store: MotorDocumentStore,
 ) -> None:
     events = await unreachable_eventstore()
-    try:
-        async with api(events, document_store) as (_, client):
-            response = await client.get("/health/ready")
-    finally:
-        await events.close()
+    response = await ready_over(events, document_store, then_close=events)
     assert response.status_code == 503
     body = response.json()
     assert body["detail"] == "unreachable: eventstore"
@@ -170,11 +176,7 @@ async def test_not_ready_body_shows_no_driver_reason(
     event_store: EsdbEventStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     documents = unreachable_mongo()
-    try:
-        async with api(event_store, documents) as (_, client):
-            response = await client.get("/health/ready")
-    finally:
-        await documents.close()
+    response = await ready_over(event_store, documents, then_close=documents)
     assert response.status_code == 503
     # pymongo's reason names the host, port and its timeouts: the log has it, the body not.
     assert "127.0.0.1" not in response.text and "Timeout" not in response.text
