@@ -74,9 +74,9 @@ class ServerProcess:
             self.process.wait()
 
 
-def eventstore_server(db_path: Path, port: int = 0) -> ServerProcess:
+def eventstore_server(db_path: Path, port: int = 0, *flags: str) -> ServerProcess:
     command = [str(BIN / "embedded-eventstore"), "--db", str(db_path), "--port", str(port)]
-    return ServerProcess("embedded-eventstore", command)
+    return ServerProcess("embedded-eventstore", [*command, *flags])
 
 
 def mongo_server(db_path: Path | None, port: int = 0) -> ServerProcess:

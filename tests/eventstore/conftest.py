@@ -102,16 +102,15 @@ def append(
 
 
 @pytest.fixture
-def own_server(
-    tmp_path: Path, external_eventstore: bool
-) -> Iterator[Callable[[Path | None], ServerProcess]]:
-    """Starts private embedded servers (for kill -9 and restarts); stops them all afterwards."""
+def own_server(tmp_path: Path, external_eventstore: bool) -> Iterator[Callable[..., ServerProcess]]:
+    """Starts private embedded servers (for kill -9, restarts and command-line flags):
+    ``start(db_path=None, *flags)``; kills them all afterwards."""
     if external_eventstore:
         pytest.skip("needs its own embedded server process; EVENTSTORE_URI is set")
     started: list[ServerProcess] = []
 
-    def start(db_path: Path | None = None) -> ServerProcess:
-        server = eventstore_server(db_path or tmp_path / "events.sqlite").start()
+    def start(db_path: Path | None = None, *flags: str) -> ServerProcess:
+        server = eventstore_server(db_path or tmp_path / "events.sqlite", 0, *flags).start()
         started.append(server)
         return server
 

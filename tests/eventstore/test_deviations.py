@@ -6,7 +6,6 @@ Each test states what a real EventStoreDB answers, so it passes against one (EVE
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import esdbclient.exceptions
 import grpc
@@ -17,7 +16,7 @@ from esdbclient.protos.Grpc import shared_pb2, streams_pb2, streams_pb2_grpc
 
 from tests.eventstore.clients import AsyncClient, Errors, Library, SyncClient, esdbclient_only
 from tests.eventstore.support import ids, new_events, read_all, read_stream, stream_name
-from tests.servers import ServerProcess, eventstore_server
+from tests.servers import ServerProcess
 
 Options = streams_pb2.ReadReq.Options
 
@@ -180,28 +179,6 @@ async def test_subscription_to_all_from_a_position_no_event_starts_at_fails_afte
         responses.cancel()
 
 
-@pytest.fixture
-def server_with(
-    tmp_path: Path, external_eventstore: bool
-) -> Iterator[Callable[[list[str]], ServerProcess]]:
-    """Starts a private embedded server with extra command-line flags; stops it afterwards."""
-    if external_eventstore:
-        pytest.skip("starts its own embedded server with special flags; EVENTSTORE_URI is set")
-    started: list[ServerProcess] = []
-
-    def start(flags: list[str]) -> ServerProcess:
-        command = [*eventstore_server(tmp_path / f"events-{len(started)}.sqlite").command, *flags]
-        server = ServerProcess("embedded-eventstore", command).start()
-        started.append(server)
-        return server
-
-    try:
-        yield start
-    finally:
-        for server in started:
-            server.stop()
-
-
 @pytest.mark.parametrize(
     ("flags", "advertised"),
     [
@@ -211,14 +188,14 @@ def server_with(
     ids=["wildcard-bind", "advertise-host"],
 )
 def test_gossip_advertises_a_host_clients_can_dial(
-    server_with: Callable[[list[str]], ServerProcess],
+    own_server: Callable[..., ServerProcess],
     library: Library,
     flags: list[str],
     advertised: str,
 ) -> None:
     # EventStoreDB (ClusterVNode.GetGossipAdvertiseInfo): a single node bound to 0.0.0.0
     # advertises 127.0.0.1 unless NodeHostAdvertiseAs names a host; never the wildcard.
-    server = server_with(flags)
+    server = own_server(None, *flags)
     port = int(server.uri.partition("?")[0].rpartition(":")[2])
     with SyncClient(library, library.uri(f"esdb://127.0.0.1:{port}?Tls=false")) as direct:
         members = direct.read_gossip()
