@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +18,7 @@ from embedded.eventstore.cluster_services import (
 )
 from embedded.eventstore.event_store import EventStore
 from embedded.eventstore.streams_service import StreamsService, add_streams_service
+from shared.throttled_log import ThrottledWarning
 
 MAX_MESSAGE_BYTES = 17 * 1024 * 1024  # what esdbclient accepts; grpcio's default is 4 MiB
 
@@ -55,8 +55,9 @@ class UndecodableRequests(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # 
     """
 
     def __init__(self) -> None:
-        self._last_logged = -UNDECODABLE_LOG_INTERVAL_S
-        self._unlogged = 0
+        self._undecodable = ThrottledWarning(
+            log, "undecodable request to %s from %s: %s", interval_s=UNDECODABLE_LOG_INTERVAL_S
+        )
 
     async def intercept_service(
         self,
@@ -86,7 +87,7 @@ class UndecodableRequests(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # 
     async def _refuse(
         self, context: grpc.aio.ServicerContext, method: str, bad: _Undecodable
     ) -> None:
-        self._log(method, context.peer(), bad.error)
+        self._undecodable.warn(method, context.peer(), bad.error)
         await context.abort(
             grpc.StatusCode.INVALID_ARGUMENT, f"Request to {method} is not a valid message."
         )
@@ -133,16 +134,6 @@ class UndecodableRequests(grpc.aio.ServerInterceptor):  # type: ignore[misc]  # 
             return await behaviour(request, context)
 
         return checked
-
-    def _log(self, method: str, peer: str, error: Exception) -> None:
-        now = time.monotonic()
-        if now - self._last_logged < UNDECODABLE_LOG_INTERVAL_S:
-            self._unlogged += 1
-            return
-        more = f" ({self._unlogged} more since the last line)" if self._unlogged else ""
-        log.warning("undecodable request to %s from %s: %s%s", method, peer, error, more)
-        self._last_logged = now
-        self._unlogged = 0
 
 
 class BindError(OSError):
