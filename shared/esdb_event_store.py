@@ -225,14 +225,12 @@ class EsdbEventStore:
         """The commit position of the last event (of ``include`` types; of any kind, system
         events too, when None). Not esdbclient's get_commit_position: that answers 0 for a
         read that was cut short."""
-        if include is None:
-            response = await self.client.read_all(
-                backwards=True, limit=1, timeout=deadline_s, filter_exclude=()
-            )
-        else:
-            response = await self.client.read_all(
-                backwards=True, limit=1, timeout=deadline_s, filter_include=include
-            )
+        event_filter: dict[str, Any] = (
+            {"filter_exclude": ()} if include is None else {"filter_include": include}
+        )
+        response = await self.client.read_all(
+            backwards=True, limit=1, timeout=deadline_s, **event_filter
+        )
         events = await _complete(response)
         return (events[0].commit_position or 0) if events else 0
 
