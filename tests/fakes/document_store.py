@@ -16,18 +16,25 @@ from shared.document_store import (
 
 
 class DelegatingDocumentStore:
-    """Every call goes to ``inner``; override the ones a test needs to change."""
+    """Every call goes to ``inner``; override the ones a test needs to change, or
+    ``before_read`` to make every read of a collection fail."""
 
     def __init__(self, inner: DocumentStore) -> None:
         self.inner = inner
 
+    def before_read(self, collection: str) -> None:
+        """Called before each read (find_one, find, find_by_ids); raise to fail it."""
+
     async def find_one(self, collection: str, filter: Filter) -> Document | None:
+        self.before_read(collection)
         return await self.inner.find_one(collection, filter)
 
     async def find(self, collection: str, filter: Filter, **options: Any) -> list[Document]:
+        self.before_read(collection)
         return await self.inner.find(collection, filter, **options)
 
     async def find_by_ids(self, collection: str, ids: Sequence[str]) -> list[Document]:
+        self.before_read(collection)
         return await self.inner.find_by_ids(collection, ids)
 
     async def bulk_write(self, collection: str, ops: Sequence[WriteOp]) -> WriteResult:

@@ -226,18 +226,10 @@ class RefusingDocumentStore(DelegatingDocumentStore):
         self.refusing = True
         self.refused = 0
 
-    def _check(self, collection: str) -> None:
+    def before_read(self, collection: str) -> None:
         if self.refusing and collection.startswith(self.prefix):
             self.refused += 1
             raise DocumentStoreError(collection, "Expression tree is too large")
-
-    async def find(self, collection: str, filter: Any, **options: Any) -> list[Document]:
-        self._check(collection)
-        return await self.inner.find(collection, filter, **options)
-
-    async def find_by_ids(self, collection: str, ids: Sequence[str]) -> list[Document]:
-        self._check(collection)
-        return await self.inner.find_by_ids(collection, ids)
 
 
 async def test_a_projection_mongodb_refuses_is_failing_and_retried_while_others_carry_on(

@@ -4,13 +4,11 @@ the projection's active version reaches their token, and time out (stale) when i
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import Any
 
 import pytest
 
 from read_side.consistency import ReadModels
-from shared.document_store import Document, DocumentStore, Filter
+from shared.document_store import DocumentStore
 from shared.errors import StoreUnavailable
 from shared.read_models import CUSTOMER_SUMMARIES, ORDER_VIEWS, collection_name
 from tests.fakes.document_store import DelegatingDocumentStore
@@ -157,25 +155,17 @@ class FlakyStore(DelegatingDocumentStore):
         self.down = True
         self.failures = 0
 
-    def _check(self) -> None:
+    def before_read(self, collection: str) -> None:
         if self.down:
             self.failures += 1
             raise StoreUnavailable("mongodb", "connection refused")
-
-    async def find(self, collection: str, filter: Filter, **options: Any) -> list[Document]:
-        self._check()
-        return await super().find(collection, filter, **options)
-
-    async def find_by_ids(self, collection: str, ids: Sequence[str]) -> list[Document]:
-        self._check()
-        return await super().find_by_ids(collection, ids)
 
 
 async def test_an_outage_while_waiting_does_not_stop_the_watcher(
     document_store: DocumentStore, caplog: pytest.LogCaptureFixture
 ) -> None:
     flaky = FlakyStore(document_store)
-    watcher = ObservedWatcher(flaky)  # type: ignore[arg-type]
+    watcher = ObservedWatcher(flaky)
     await set_checkpoint(document_store, ORDER_VIEWS, 100)
     waiter = asyncio.create_task(watcher.wait_for(ORDER_VIEWS, 100, WAIT_S))
     await watcher.until(lambda: flaky.failures >= 3)
