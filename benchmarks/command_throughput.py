@@ -41,7 +41,7 @@ from esdbclient import AsyncEventStoreDBClient, NewEvent, StreamState
 
 from orders_api.app import create_app
 from orders_api.settings import ApiSettings
-from shared.errors import StoreUnavailable
+from shared.ports.errors import StoreUnavailable
 from tests.servers import eventstore_server
 
 ORDERS_EVERY = 10  # commands per order before a worker starts a new one

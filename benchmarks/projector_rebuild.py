@@ -44,12 +44,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from shared.document_store import WriteOp
-from shared.esdb_event_store import EsdbEventStore
-from shared.event_store import NO_STREAM, NewEvent
-from shared.events import Event, EventMetadata, EventRegistry
-from shared.motor_document_store import MotorDocumentStore
-from shared.orders_events import (
+from shared.adapters.esdb_event_store import EsdbEventStore
+from shared.adapters.motor_document_store import MotorDocumentStore
+from shared.contract.order_events import (
     Address,
     ItemAdded,
     ItemRemoved,
@@ -60,6 +57,9 @@ from shared.orders_events import (
     PaymentReceived,
     order_stream,
 )
+from shared.contract.versioned_events import Event, EventMetadata, EventRegistry
+from shared.ports.document_store import WriteOp
+from shared.ports.event_store import NO_STREAM, NewEvent
 
 ROOT = Path(__file__).resolve().parent.parent
 EVENTS_PER_ORDER = 7
@@ -139,7 +139,7 @@ async def child_rebuild(
     from projector.projections import all_projections
     from projector.rebuild import RebuildOptions, rebuild_projection
     from projector.runner import RunnerSettings
-    from shared.orders_events import build_order_event_registry
+    from shared.contract.order_events import build_order_event_registry
 
     events = EsdbEventStore(eventstore_uri)
     await events.connect()
@@ -194,8 +194,8 @@ def run_rebuild(eventstore_uri: str, mongo_uri: str, database: str, mode: str) -
 
 async def baseline(mongo_uri: str, database: str) -> tuple[int, float]:
     """Bulk-write the rebuilt documents into a fresh collection: (documents, seconds)."""
-    from shared.document_store import ReplaceOne
-    from shared.read_models import resolve_active
+    from shared.contract.read_models import resolve_active
+    from shared.ports.document_store import ReplaceOne
 
     store = MotorDocumentStore(mongo_uri, database)
     try:

@@ -33,7 +33,7 @@ from orders_api.projections import ProjectionName, find_projection
 from orders_api.rebuild_jobs import RebuildAlreadyRunning, RebuildJob
 from projector.dead_letters import DeadLetter, NothingToPark, list_dead_letters, park_failed_event
 from projector.status import ProjectionStatus, projection_statuses
-from shared.problem_details import ProblemError
+from shared.web.problem_details import ProblemError
 
 router = APIRouter(
     prefix="/admin", tags=["admin"], dependencies=[AdminOnly], responses={**UNAUTHORIZED}

@@ -17,7 +17,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from orders_api.deps import Settings
-from shared.problem_details import ProblemError
+from shared.web.problem_details import ProblemError
 
 log = logging.getLogger(__name__)
 REALM = "orders-admin"

@@ -33,13 +33,13 @@ from projector.rebuild import RebuildOptions
 from read_side.bootstrap import build_query_bus
 from read_side.consistency import CheckpointWatcher
 from read_side.http import router as query_router
-from shared.document_store import DocumentStore
-from shared.esdb_event_store import EsdbEventStore
-from shared.event_store import EventStore
-from shared.logging_setup import register_secret
-from shared.motor_document_store import MotorDocumentStore
-from shared.orders_events import build_order_event_registry
-from shared.startup import wait_for_store
+from shared.adapters.esdb_event_store import EsdbEventStore
+from shared.adapters.motor_document_store import MotorDocumentStore
+from shared.contract.order_events import build_order_event_registry
+from shared.ports.document_store import DocumentStore
+from shared.ports.event_store import EventStore
+from shared.process.logging_setup import register_secret
+from shared.process.startup import wait_for_store
 from write_side.handlers import build_command_bus
 from write_side.http import router as command_router
 

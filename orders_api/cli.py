@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from orders_api.app import create_app
 from orders_api.server import build_server
 from orders_api.settings import load_settings_or_exit
-from shared.logging_setup import configure_logging, register_secret
+from shared.process.logging_setup import configure_logging, register_secret
 
 
 def _port(text: str) -> int:

@@ -13,8 +13,8 @@ from fastapi import Depends, Request
 from orders_api.metrics import ApiMetrics
 from orders_api.rebuild_jobs import RebuildJobs
 from orders_api.settings import ApiSettings
-from shared.document_store import DocumentStore
-from shared.event_store import EventStore
+from shared.ports.document_store import DocumentStore
+from shared.ports.event_store import EventStore
 
 
 async def get_settings_of_app(request: Request) -> ApiSettings:

@@ -1,7 +1,7 @@
 """Every error-to-HTTP mapping of the API, installed once by the app factory.
 
 Framework errors (malformed JSON, validation, unknown routes, anything unexpected) come from
-``shared.problem_details``; each side maps its own errors; a store that cannot be reached is
+``shared.web.problem_details``; each side maps its own errors; a store that cannot be reached is
 the same 503 whichever side hit it.
 """
 
@@ -12,9 +12,9 @@ import logging
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from shared.errors import StoreUnavailable
-from shared.logging_setup import redact
-from shared.problem_details import ProblemError, install_problem_handlers, problem_response
+from shared.ports.errors import StoreUnavailable
+from shared.process.logging_setup import redact
+from shared.web.problem_details import ProblemError, install_problem_handlers, problem_response
 from write_side.http import install_command_error_handlers
 
 log = logging.getLogger(__name__)

@@ -21,12 +21,12 @@ from pydantic import BaseModel, ConfigDict, Field
 from orders_api.deps import DocumentStoreDep, EventStoreDep
 from orders_api.ops_docs import NOT_READY, READY_EXAMPLE, ok
 from projector.status import ProjectionStatus, projection_statuses
-from shared.deadlines import within
-from shared.document_store import DocumentStore
-from shared.errors import StoreUnavailable
-from shared.event_store import EventStoreReader
-from shared.logging_setup import redact
-from shared.problem_details import ProblemError
+from shared.ports.document_store import DocumentStore
+from shared.ports.errors import StoreUnavailable
+from shared.ports.event_store import EventStoreReader
+from shared.process.deadlines import within
+from shared.process.logging_setup import redact
+from shared.web.problem_details import ProblemError
 
 router = APIRouter(prefix="/health", tags=["operations"])
 log = logging.getLogger(__name__)

@@ -12,11 +12,11 @@ from orders_api.deps import DocumentStoreDep, EventStoreDep, MetricsDep
 from orders_api.metrics import METRICS_CONTENT_TYPE, ApiMetrics
 from orders_api.ops_docs import METRICS_EXAMPLE
 from projector.status import projection_statuses
-from shared.document_store import DocumentStore
-from shared.errors import StoreUnavailable
-from shared.event_store import EventStoreReader
-from shared.logging_setup import redact
-from shared.read_models import DEAD_LETTERS
+from shared.contract.read_models import DEAD_LETTERS
+from shared.ports.document_store import DocumentStore
+from shared.ports.errors import StoreUnavailable
+from shared.ports.event_store import EventStoreReader
+from shared.process.logging_setup import redact
 
 router = APIRouter(tags=["operations"])
 log = logging.getLogger(__name__)

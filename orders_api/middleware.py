@@ -15,8 +15,8 @@ from starlette.datastructures import Headers, MutableHeaders
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from shared.logging_setup import correlation_id
-from shared.problem_details import ProblemError, problem_response
+from shared.process.logging_setup import correlation_id
+from shared.web.problem_details import ProblemError, problem_response
 
 CORRELATION_HEADER = "X-Correlation-ID"
 # Printable, no spaces or quotes: the id lands in logs and event metadata verbatim.

@@ -21,7 +21,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from shared.problem_details import PROBLEM_JSON, PROBLEM_TYPE_BASE, Problem
+from shared.web.problem_details import PROBLEM_JSON, PROBLEM_TYPE_BASE, Problem
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 _FASTAPI_VALIDATION = "#/components/schemas/HTTPValidationError"

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.problem_details import PROBLEM_JSON, PROBLEM_TYPE_BASE, Problem
+from shared.web.problem_details import PROBLEM_JSON, PROBLEM_TYPE_BASE, Problem
 
 Responses = dict[int | str, dict[str, Any]]
 

@@ -23,7 +23,7 @@ from orders_api.ops_docs import (
 from projector.projection import Projection
 from projector.projections import UnknownProjection, projection_by_name
 from projector.status import ProjectionStatus, projection_statuses
-from shared.problem_details import ProblemError
+from shared.web.problem_details import ProblemError
 
 router = APIRouter(prefix="/projections", tags=["operations"])
 ProjectionName = Annotated[

@@ -33,10 +33,10 @@ from projector.rebuild import (
     rebuild_projection,
 )
 from projector.version_registry import REBUILD_STALE_AFTER, RebuildInProgress, read_entry
-from shared.document_store import DocumentStore
-from shared.event_store import EventStoreReader
-from shared.events import EventRegistry, utc_now
-from shared.logging_setup import redact
+from shared.contract.versioned_events import EventRegistry, utc_now
+from shared.ports.document_store import DocumentStore
+from shared.ports.event_store import EventStoreReader
+from shared.process.logging_setup import redact
 
 log = logging.getLogger(__name__)
 JobState = Literal["running", "switched", "interrupted", "failed", "conflict"]

@@ -36,8 +36,13 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from orders_api.settings import ApiSettings
-from shared.problem_details import PROBLEM_JSON, PROBLEM_TYPE_BASE, ProblemError, problem_response
-from shared.throttled_log import ThrottledWarning
+from shared.process.throttled_log import ThrottledWarning
+from shared.web.problem_details import (
+    PROBLEM_JSON,
+    PROBLEM_TYPE_BASE,
+    ProblemError,
+    problem_response,
+)
 
 log = logging.getLogger("orders_api.server")
 READY_LINE = "orders-api ready on http://%s:%d"

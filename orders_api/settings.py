@@ -10,8 +10,8 @@ from typing import Annotated, ClassVar, Self
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from shared.esdb_event_store import BUDGET_S as STORE_TIMEOUT_S
-from shared.settings_base import StoreSettings, load_or_exit
+from shared.adapters.esdb_event_store import BUDGET_S as STORE_TIMEOUT_S
+from shared.process.settings_base import StoreSettings, load_or_exit
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 # Long enough not to be guessed, and to be redacted from logs as free text (MIN_SECRET_LENGTH);

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from types import TracebackType
 
-from shared.event_store import CaughtUp, Checkpoint, RecordedEvent, SubscriptionItem
+from shared.ports.event_store import CaughtUp, Checkpoint, RecordedEvent, SubscriptionItem
 
 
 class SubscriptionDropped(Exception):

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from projector.projection import Projection
 from projector.projections import UnknownProjection
-from shared.orders_events import ORDER_EVENT_TYPES
+from shared.contract.order_events import ORDER_EVENT_TYPES
 
 
 def pick(projections: Sequence[Projection], name: str) -> Projection:

@@ -1,9 +1,9 @@
 """Checkpoint documents: how far each projection version got, and in what state.
 
 One document per projection version in ``projection_checkpoints`` (``_id`` = the version's
-collection name, see ``shared.read_models``). ``position`` is the global position of the last
-event applied or scanned; a failed version also records the event it failed on. Only one
-process writes a given version's document at a time: the daemon for active versions, the
+collection name, see ``shared.contract.read_models``). ``position`` is the global position of
+the last event applied or scanned; a failed version also records the event it failed on. Only
+one process writes a given version's document at a time: the daemon for active versions, the
 rebuilder for the version it is building, an operator command for a failed version.
 """
 
@@ -18,8 +18,8 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from projector.projection import Projection
-from shared.document_store import DocumentStore, UpdateOne
-from shared.read_models import CHECKPOINTS, collection_name
+from shared.contract.read_models import CHECKPOINTS, collection_name
+from shared.ports.document_store import DocumentStore, UpdateOne
 
 State = Literal[
     "not_started",

@@ -32,9 +32,9 @@ from projector.settings import ProjectorSettings, load_settings_or_exit
 from projector.status import projection_statuses
 from projector.tables import dead_letters_table, status_table
 from projector.version_registry import RebuildInProgress
-from shared.logging_setup import configure_logging, redact
-from shared.orders_events import build_order_event_registry
-from shared.startup import StoreUnreachable
+from shared.contract.order_events import build_order_event_registry
+from shared.process.logging_setup import configure_logging, redact
+from shared.process.startup import StoreUnreachable
 
 log = logging.getLogger("projector")
 INTERRUPTED = 130

@@ -1,7 +1,7 @@
 """The one place that builds the projector's clients (the CLI's composition root).
 
 At start-up both stores are waited for with bounded retries, one clear log line per attempt;
-when one does not answer in time, ``shared.startup.StoreUnreachable`` names it.
+when one does not answer in time, ``shared.process.startup.StoreUnreachable`` names it.
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from projector.settings import ProjectorSettings
-from shared.document_store import DocumentStore
-from shared.esdb_event_store import EsdbEventStore
-from shared.event_store import EventStore
-from shared.motor_document_store import MotorDocumentStore
-from shared.startup import wait_for_store
+from shared.adapters.esdb_event_store import EsdbEventStore
+from shared.adapters.motor_document_store import MotorDocumentStore
+from shared.ports.document_store import DocumentStore
+from shared.ports.event_store import EventStore
+from shared.process.startup import wait_for_store
 
 
 @dataclass(frozen=True, slots=True)

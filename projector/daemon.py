@@ -34,11 +34,11 @@ from projector.version_registry import (
     read_entries,
     retire_due,
 )
-from shared.document_store import DocumentStore
-from shared.errors import StoreUnavailable
-from shared.event_store import EventStoreReader
-from shared.events import EventRegistry, utc_now
-from shared.read_models import collection_name
+from shared.contract.read_models import collection_name
+from shared.contract.versioned_events import EventRegistry, utc_now
+from shared.ports.document_store import DocumentStore
+from shared.ports.errors import StoreUnavailable
+from shared.ports.event_store import EventStoreReader
 
 log = logging.getLogger(__name__)
 RESUMABLE: frozenset[State] = frozenset({"not_started", "store_unavailable", "failing", "stopped"})

@@ -19,11 +19,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from projector.checkpoint_store import FailedEvent, load_checkpoints
 from projector.version_registry import read_entry
-from shared.document_store import DocumentStore, UpdateOne
-from shared.errors import StreamNotFound
-from shared.event_store import EventStoreReader
-from shared.events import utc_now
-from shared.read_models import CHECKPOINTS, DEAD_LETTERS, collection_name
+from shared.contract.read_models import CHECKPOINTS, DEAD_LETTERS, collection_name
+from shared.contract.versioned_events import utc_now
+from shared.ports.document_store import DocumentStore, UpdateOne
+from shared.ports.event_store import EventStoreReader, StreamNotFound
 
 
 class NothingToPark(Exception):

@@ -35,12 +35,12 @@ from projector.batching import Batch
 from projector.checkpoint_store import FailedEvent, Target
 from projector.failures import write_or_find_culprit
 from projector.projection import EventEnvelope, Projection
-from shared.document_store import Document, DocumentStore, ReplaceOne, UpdateOne, WriteOp
-from shared.errors import StoreUnavailable
-from shared.event_store import RecordedEvent
-from shared.events import EventMetadata, EventRegistry
-from shared.logging_setup import correlation_id
-from shared.read_models import POSITION_FIELD
+from shared.contract.read_models import POSITION_FIELD
+from shared.contract.versioned_events import EventMetadata, EventRegistry
+from shared.ports.document_store import Document, DocumentStore, ReplaceOne, UpdateOne, WriteOp
+from shared.ports.errors import StoreUnavailable
+from shared.ports.event_store import RecordedEvent
+from shared.process.logging_setup import correlation_id
 
 HANDLER_ATTEMPTS = 3
 # Rounds of read, fold and write for one batch while documents keep moving under it; more means

@@ -25,8 +25,8 @@ from tenacity import (
     wait_exponential,
 )
 
-from shared.document_store import DocumentStore, WriteOp
-from shared.errors import StoreUnavailable
+from shared.ports.document_store import DocumentStore, WriteOp
+from shared.ports.errors import StoreUnavailable
 
 WRITE_ATTEMPTS = 3
 log = logging.getLogger(__name__)

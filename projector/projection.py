@@ -20,8 +20,8 @@ from datetime import datetime
 from typing import ClassVar
 from uuid import UUID
 
-from shared.document_store import Document, IndexSpec
-from shared.events import Event, EventMetadata
+from shared.contract.versioned_events import Event, EventMetadata
+from shared.ports.document_store import Document, IndexSpec
 
 Handler = Callable[[Document | None, "EventEnvelope"], Document | None]
 

@@ -49,10 +49,10 @@ from projector.version_registry import (
     release_rebuild,
     switch_active,
 )
-from shared.document_store import DocumentStore
-from shared.event_store import EventStoreReader
-from shared.events import EventRegistry, utc_now
-from shared.read_models import collection_name
+from shared.contract.read_models import collection_name
+from shared.contract.versioned_events import EventRegistry, utc_now
+from shared.ports.document_store import DocumentStore
+from shared.ports.event_store import EventStoreReader
 
 HEARTBEAT_EVERY = timedelta(seconds=5)
 log = logging.getLogger(__name__)

@@ -36,10 +36,10 @@ from projector.batching import Batch, SubscriptionDropped, SubscriptionPump, bat
 from projector.checkpoint_store import State, Target, save_checkpoints
 from projector.dead_letters import parked_event_ids
 from projector.dispatch import Dispatcher, Plan
-from shared.document_store import DocumentStore
-from shared.errors import StoreUnavailable
-from shared.event_store import EventStoreReader
-from shared.events import EventRegistry, utc_now
+from shared.contract.versioned_events import EventRegistry, utc_now
+from shared.ports.document_store import DocumentStore
+from shared.ports.errors import StoreUnavailable
+from shared.ports.event_store import EventStoreReader
 
 OUTAGES = (StoreUnavailable, SubscriptionDropped)
 log = logging.getLogger(__name__)

@@ -1,7 +1,7 @@
 """Settings of the projector process, read from the environment (pydantic-settings).
 
-The stores and logging come from ``shared.settings_base.StoreSettings``; a bad value stops the
-process at start-up (exit code 2) naming the variable.
+The stores and logging come from ``shared.process.settings_base.StoreSettings``; a bad value
+stops the process at start-up (exit code 2) naming the variable.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from typing import Annotated
 from pydantic import Field
 
 from projector.metrics_server import DEFAULT_HOST
-from shared.settings_base import StoreSettings, load_or_exit
+from shared.process.settings_base import StoreSettings, load_or_exit
 
 
 class ProjectorSettings(StoreSettings):

@@ -25,11 +25,11 @@ from projector.progress import log_fraction
 from projector.projection import Projection
 from projector.projections import all_projections
 from projector.version_registry import REBUILD_STALE_AFTER, RegistryEntry, read_entries
-from shared.document_store import DocumentStore
-from shared.errors import StoreUnavailable
-from shared.event_store import CaughtUp, EventStoreReader, RecordedEvent
-from shared.events import utc_now
-from shared.read_models import collection_name
+from shared.contract.read_models import collection_name
+from shared.contract.versioned_events import utc_now
+from shared.ports.document_store import DocumentStore
+from shared.ports.errors import StoreUnavailable
+from shared.ports.event_store import CaughtUp, EventStoreReader, RecordedEvent
 
 
 class RebuildStatus(BaseModel):

@@ -21,8 +21,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from projector.checkpoint_store import as_utc
-from shared.document_store import DeleteOne, DocumentStore, UpdateOne
-from shared.read_models import CHECKPOINTS, REGISTRY, collection_name
+from shared.contract.read_models import CHECKPOINTS, REGISTRY, collection_name
+from shared.ports.document_store import DeleteOne, DocumentStore, UpdateOne
 
 # A rebuild whose owner has not written a heartbeat for this long is considered abandoned.
 REBUILD_STALE_AFTER = timedelta(seconds=30)

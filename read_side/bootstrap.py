@@ -7,9 +7,9 @@ from functools import partial
 from read_side import handlers
 from read_side.consistency import DEFAULT_POLL_INTERVAL_S, CheckpointWatcher, ReadModels
 from read_side.queries import GetCustomerSummary, GetDailySales, GetOrder, ListCustomerOrders
-from shared.bus import MessageBus
-from shared.document_store import DocumentStore
-from shared.messages import Query
+from shared.messaging.bus import MessageBus
+from shared.messaging.messages import Query
+from shared.ports.document_store import DocumentStore
 
 
 def build_query_bus(

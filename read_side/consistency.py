@@ -27,17 +27,17 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from shared.document_store import DocumentStore
-from shared.errors import ServiceError
-from shared.logging_setup import redact
-from shared.read_models import (
+from shared.contract.read_models import (
     CHECKPOINTS,
     REGISTRY,
     ActiveReadModel,
     collection_name,
     resolve_active,
 )
-from shared.throttled_log import ThrottledWarning
+from shared.errors import ServiceError
+from shared.ports.document_store import DocumentStore
+from shared.process.logging_setup import redact
+from shared.process.throttled_log import ThrottledWarning
 
 DEFAULT_POLL_INTERVAL_S = 0.02
 DEFAULT_MAX_WAITERS = 500

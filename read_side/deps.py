@@ -17,10 +17,10 @@ from fastapi import Query as QueryParam
 from starlette.types import Receive
 
 from read_side.queries import DEFAULT_WAIT_MS, MAX_WAIT_MS
-from shared.bus import MessageBus
-from shared.consistency_token import TOKEN_FORMAT, position_of
-from shared.messages import Query
-from shared.problem_details import ProblemError
+from shared.messaging.bus import MessageBus
+from shared.messaging.messages import Query
+from shared.web.consistency_token import TOKEN_FORMAT, position_of
+from shared.web.problem_details import ProblemError
 
 
 async def get_query_bus(request: Request) -> MessageBus[Query]:

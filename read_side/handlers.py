@@ -17,7 +17,7 @@ from read_side.views import (
     OrderPage,
     OrderView,
 )
-from shared.read_models import CUSTOMER_SUMMARIES, DAILY_SALES, ORDER_VIEWS
+from shared.contract.read_models import CUSTOMER_SUMMARIES, DAILY_SALES, ORDER_VIEWS
 
 CREATED_AT = "created_at"
 

@@ -46,8 +46,8 @@ from read_side.queries import (
     ReadModelQuery,
 )
 from read_side.views import Answer, CustomerSummaryView, DailySalesReport, OrderPage, OrderView
-from shared.orders_events import OrderStatus
-from shared.problem_details import ProblemError
+from shared.contract.order_events import OrderStatus
+from shared.web.problem_details import ProblemError
 
 router = APIRouter(tags=["queries"])
 

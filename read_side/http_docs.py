@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.problem_details import PROBLEM_JSON, PROBLEM_TYPE_BASE, Problem
+from shared.web.problem_details import PROBLEM_JSON, PROBLEM_TYPE_BASE, Problem
 
 READ_HEADERS = {
     "X-Read-Model-Position": {

@@ -15,8 +15,8 @@ from uuid import UUID
 from pydantic import Field, field_validator, model_validator
 
 from read_side.pagination import decode_cursor
-from shared.messages import Query
-from shared.orders_events import OrderStatus
+from shared.contract.order_events import OrderStatus
+from shared.messaging.messages import Query
 
 DEFAULT_WAIT_MS = 2000
 MAX_WAIT_MS = 10_000

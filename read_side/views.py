@@ -17,7 +17,7 @@ from uuid import UUID
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from read_side.pagination import as_utc
-from shared.orders_events import OrderStatus
+from shared.contract.order_events import OrderStatus
 
 UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 MinorUnits = Annotated[int, Field(description="integer minor units of the currency")]

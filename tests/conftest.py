@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.esdb_event_store import EsdbEventStore
-from shared.motor_document_store import MotorDocumentStore
+from shared.adapters.esdb_event_store import EsdbEventStore
+from shared.adapters.motor_document_store import MotorDocumentStore
 from tests.servers import eventstore_server, external_uri, mongo_server
 
 

@@ -18,8 +18,8 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.messages import Command
-from shared.orders_events import Address
+from shared.contract.order_events import Address
+from shared.messaging.messages import Command
 
 Sku = Annotated[str, Field(max_length=64)]
 Quantity = Annotated[int, Field(strict=True)]

@@ -14,10 +14,9 @@ from pydantic import BaseModel, ConfigDict
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 from tenacity import wait_random_exponential as wait_jittered
 
-from shared.bus import MessageBus
-from shared.errors import ConcurrencyError
-from shared.event_store import EventStore
-from shared.messages import Command
+from shared.messaging.bus import MessageBus
+from shared.messaging.messages import Command
+from shared.ports.event_store import ConcurrencyError, EventStore
 from write_side.commands import ORDER_COMMANDS, CreateOrder, OrderCommand
 from write_side.domain.decide import decide
 from write_side.errors import IdempotencyKeyReused, OrderNotFound, VersionMismatch

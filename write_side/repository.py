@@ -14,17 +14,17 @@ from dataclasses import dataclass, field
 from typing import Protocol
 from uuid import UUID
 
-from shared.errors import StreamNotFound
-from shared.event_store import (
+from shared.contract.order_events import build_order_event_registry, order_stream
+from shared.contract.versioned_events import Event, EventMetadata, EventRegistry
+from shared.ports.event_store import (
     NO_STREAM,
     AppendResult,
     EventStoreReader,
     EventStoreWriter,
     ExpectedRevision,
     NewEvent,
+    StreamNotFound,
 )
-from shared.events import Event, EventMetadata, EventRegistry
-from shared.orders_events import build_order_event_registry, order_stream
 from write_side.commands import OrderCommand
 from write_side.domain.order import Order, fold
 

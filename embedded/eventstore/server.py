@@ -18,7 +18,7 @@ from embedded.eventstore.cluster_services import (
 )
 from embedded.eventstore.event_store import EventStore
 from embedded.eventstore.streams_service import StreamsService, add_streams_service
-from shared.throttled_log import ThrottledWarning
+from shared.process.throttled_log import ThrottledWarning
 
 MAX_MESSAGE_BYTES = 17 * 1024 * 1024  # what esdbclient accepts; grpcio's default is 4 MiB
 

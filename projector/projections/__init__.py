@@ -20,7 +20,7 @@ class UnknownProjection(LookupError):
 
 
 def all_projections() -> tuple[Projection, ...]:
-    """A fresh instance of every projection, in ``shared.read_models.PROJECTION_NAMES`` order."""
+    """A fresh instance of every projection, in ``read_models.PROJECTION_NAMES`` order."""
     return tuple(projection() for projection in _PROJECTIONS)
 
 

@@ -27,8 +27,7 @@ from typing import Any, get_args
 
 from projector.projection import EventEnvelope, Projection
 from projector.projections.operations import added, field_key, handle
-from shared.document_store import Document
-from shared.orders_events import (
+from shared.contract.order_events import (
     OrderCancelled,
     OrderCreated,
     OrderPlaced,
@@ -36,7 +35,8 @@ from shared.orders_events import (
     OrderStatus,
     PaymentReceived,
 )
-from shared.read_models import CUSTOMER_SUMMARIES
+from shared.contract.read_models import CUSTOMER_SUMMARIES
+from shared.ports.document_store import Document
 
 STATUSES: tuple[str, ...] = get_args(OrderStatus)
 OPEN_STATUSES = frozenset({"draft", "placed", "paid"})

@@ -30,9 +30,9 @@ from typing import Any
 
 from projector.projection import EventEnvelope, Projection
 from projector.projections.operations import added, field_key, handle
-from shared.document_store import Document
-from shared.orders_events import OrderPlaced, PaymentReceived
-from shared.read_models import DAILY_SALES
+from shared.contract.order_events import OrderPlaced, PaymentReceived
+from shared.contract.read_models import DAILY_SALES
+from shared.ports.document_store import Document
 
 
 def day_of(envelope: EventEnvelope) -> str:

@@ -6,8 +6,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from projector.projection import EventEnvelope, Projection
-from shared.document_store import Document
-from shared.events import Event
+from shared.contract.versioned_events import Event
+from shared.ports.document_store import Document
 
 # Characters a MongoDB field name cannot hold (``.`` splits paths, a leading ``$`` is an
 # operator, NUL ends the name) plus ``%``, the escape character itself.

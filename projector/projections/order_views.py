@@ -32,8 +32,7 @@ from typing import Any
 
 from projector.projection import EventEnvelope, Projection
 from projector.projections.operations import handle
-from shared.document_store import Document, IndexSpec
-from shared.orders_events import (
+from shared.contract.order_events import (
     ItemAdded,
     ItemRemoved,
     OrderCancelled,
@@ -43,7 +42,8 @@ from shared.orders_events import (
     PaymentReceived,
     ShippingAddressChanged,
 )
-from shared.read_models import ORDER_VIEWS
+from shared.contract.read_models import ORDER_VIEWS
+from shared.ports.document_store import Document, IndexSpec
 
 
 def _changed(document: Document, envelope: EventEnvelope, **fields: Any) -> Document:

@@ -13,8 +13,8 @@ import pytest
 
 from orders_api.app import create_app
 from orders_api.settings import ApiSettings
-from shared.esdb_event_store import EsdbEventStore
-from shared.event_store import EventStore
+from shared.adapters.esdb_event_store import EsdbEventStore
+from shared.ports.event_store import EventStore
 from tests.api.stubs import UnusedDocumentStore
 from tests.api.support import serve
 from tests.fakes.event_store import InMemoryEventStore

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-from shared.document_store import Document, Filter, IndexSpec, WriteOp, WriteResult
-from shared.errors import StoreUnavailable
-from shared.event_store import AppendResult, ExpectedRevision, NewEvent, RecordedEvent
+from shared.ports.document_store import Document, Filter, IndexSpec, WriteOp, WriteResult
+from shared.ports.errors import StoreUnavailable
+from shared.ports.event_store import AppendResult, ExpectedRevision, NewEvent, RecordedEvent
 
 
 class UnusedDocumentStore:

@@ -11,9 +11,8 @@ from typing import Any
 import httpx
 from fastapi import FastAPI
 
-from shared.errors import StreamNotFound
-from shared.event_store import EventStore, RecordedEvent
-from shared.orders_events import order_stream
+from shared.contract.order_events import order_stream
+from shared.ports.event_store import EventStore, RecordedEvent, StreamNotFound
 
 ADDRESS = {
     "line1": "1 Main Street",

@@ -7,9 +7,9 @@ import pytest
 
 from orders_api.app import create_app
 from orders_api.settings import ApiSettings
-from shared.errors import StoreUnavailable
-from shared.event_store import EventStore
-from shared.startup import wait_for_store
+from shared.ports.errors import StoreUnavailable
+from shared.ports.event_store import EventStore
+from shared.process.startup import wait_for_store
 from tests.api.stubs import UnusedDocumentStore
 from tests.api.support import create, serve
 from tests.conftest import unique

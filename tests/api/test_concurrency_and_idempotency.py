@@ -7,7 +7,7 @@ import asyncio
 
 import httpx
 
-from shared.event_store import EventStore
+from shared.ports.event_store import EventStore
 from tests.api.support import create, data, metadata, new_key, new_order, stream_of
 
 CONCURRENCY = 20

@@ -11,9 +11,14 @@ import pytest
 
 from orders_api.app import create_app
 from orders_api.settings import ApiSettings
-from shared.errors import ConcurrencyError
-from shared.esdb_event_store import EsdbEventStore
-from shared.event_store import AppendResult, EventStore, ExpectedRevision, NewEvent
+from shared.adapters.esdb_event_store import EsdbEventStore
+from shared.ports.event_store import (
+    AppendResult,
+    ConcurrencyError,
+    EventStore,
+    ExpectedRevision,
+    NewEvent,
+)
 from tests.api.stubs import UnavailableEventStore, UnusedDocumentStore
 from tests.api.support import ADDRESS, create, new_key, new_order, serve, stream_of
 from tests.fakes.event_store import InMemoryEventStore

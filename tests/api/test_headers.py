@@ -16,9 +16,9 @@ import pytest
 
 from orders_api.app import create_app
 from orders_api.settings import ApiSettings
-from shared.consistency_token import position_of
-from shared.event_store import EventStore
-from shared.problem_details import ProblemError
+from shared.ports.event_store import EventStore
+from shared.web.consistency_token import position_of
+from shared.web.problem_details import ProblemError
 from tests.api.stubs import UnusedDocumentStore
 from tests.api.support import create, data, stream_of
 from tests.fakes.event_store import InMemoryEventStore

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import httpx
 
-from shared.event_store import EventStore
+from shared.ports.event_store import EventStore
 from tests.api.support import ADDRESS, create, data, metadata, new_key, stream_of
 
 MUG = {"sku": "MUG-RED", "quantity": 2, "unit_price": 1250}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.problem_details import ProblemError
+from shared.web.problem_details import ProblemError
 from write_side.http.preconditions import checked_idempotency_key, expected_version_from_if_match
 
 

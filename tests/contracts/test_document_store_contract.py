@@ -18,7 +18,9 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from shared.document_store import (
+from shared.adapters.motor_document_store import DocumentStoreError, MotorDocumentStore
+from shared.errors import ServiceError
+from shared.ports.document_store import (
     MAX_BATCH,
     DeleteOne,
     DocumentStore,
@@ -26,8 +28,7 @@ from shared.document_store import (
     ReplaceOne,
     UpdateOne,
 )
-from shared.errors import ServiceError, StoreUnavailable
-from shared.motor_document_store import DocumentStoreError, MotorDocumentStore
+from shared.ports.errors import StoreUnavailable
 from tests.conftest import unique
 from tests.misbehaving_servers import TurningProxy, silent_server
 

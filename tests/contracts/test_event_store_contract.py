@@ -13,16 +13,18 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 
 import pytest
 
-from shared.errors import ConcurrencyError, StoreUnavailable, StreamNotFound
-from shared.esdb_event_store import EsdbEventStore
-from shared.event_store import (
+from shared.adapters.esdb_event_store import EsdbEventStore
+from shared.ports.errors import StoreUnavailable
+from shared.ports.event_store import (
     ANY,
     NO_STREAM,
     CaughtUp,
     Checkpoint,
+    ConcurrencyError,
     EventStore,
     NewEvent,
     RecordedEvent,
+    StreamNotFound,
 )
 from tests.conftest import unique
 from tests.fakes.event_store import InMemoryEventStore

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from shared.document_store import (
+from shared.ports.document_store import (
     Document,
     DocumentStore,
     Filter,

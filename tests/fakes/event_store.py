@@ -1,6 +1,6 @@
-"""An in-memory ``shared.event_store.EventStore`` that behaves like EventStoreDB.
+"""An in-memory ``shared.ports.event_store.EventStore`` that behaves like EventStoreDB.
 
-It follows the same contract as ``shared.esdb_event_store.EsdbEventStore`` (checked by
+It follows the same contract as ``shared.adapters.esdb_event_store.EsdbEventStore`` (checked by
 ``tests/contracts/test_event_store_contract.py``):
 
 * Stream revisions start at 0. Every event gets a global commit position, strictly increasing
@@ -25,16 +25,18 @@ import asyncio
 from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 
-from shared.errors import ConcurrencyError, StoreUnavailable, StreamNotFound
-from shared.event_store import (
+from shared.ports.errors import StoreUnavailable
+from shared.ports.event_store import (
     ANY,
     NO_STREAM,
     AppendResult,
     CaughtUp,
     Checkpoint,
+    ConcurrencyError,
     ExpectedRevision,
     NewEvent,
     RecordedEvent,
+    StreamNotFound,
     SubscriptionItem,
 )
 

@@ -7,8 +7,16 @@ import uuid
 
 import pytest
 
-from shared.errors import ConcurrencyError, StoreUnavailable
-from shared.event_store import ANY, NO_STREAM, CaughtUp, Checkpoint, NewEvent, RecordedEvent
+from shared.ports.errors import StoreUnavailable
+from shared.ports.event_store import (
+    ANY,
+    NO_STREAM,
+    CaughtUp,
+    Checkpoint,
+    ConcurrencyError,
+    NewEvent,
+    RecordedEvent,
+)
 from tests.fakes.event_store import CHECKPOINT_EVERY, InMemoryEventStore
 
 

@@ -18,7 +18,7 @@ import uvicorn
 
 from orders_api.app import create_app
 from orders_api.settings import ApiSettings
-from shared.motor_document_store import MotorDocumentStore
+from shared.adapters.motor_document_store import MotorDocumentStore
 from tests.conftest import unique
 
 ADMIN_TOKEN = "fuzz-admin-token-0123456789"

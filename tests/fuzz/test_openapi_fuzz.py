@@ -37,7 +37,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from orders_api.app import create_app
-from shared.problem_details import PROBLEM_TYPE_BASE
+from shared.web.problem_details import PROBLEM_TYPE_BASE
 from tests.fuzz.conftest import ADMIN_TOKEN, FuzzStats, LiveApi, fuzzed_settings
 
 MAX_EXAMPLES = 25

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from shared.esdb_event_store import EsdbEventStore
+from shared.adapters.esdb_event_store import EsdbEventStore
 
 
 @pytest.fixture

@@ -20,10 +20,10 @@ from projector.catalog import subscription_event_types
 from projector.daemon import run_daemon
 from projector.projections import all_projections
 from projector.runner import RunnerSettings
-from shared import read_models as shared_read_models
-from shared.document_store import DocumentStore
-from shared.event_store import EventStore
-from shared.orders_events import build_order_event_registry
+from shared.contract import read_models as shared_read_models
+from shared.contract.order_events import build_order_event_registry
+from shared.ports.document_store import DocumentStore
+from shared.ports.event_store import EventStore
 from tests.api.support import serve
 
 WAIT_S = 30.0

@@ -6,11 +6,11 @@ import uuid
 from datetime import UTC, datetime
 
 from projector.checkpoint_store import load_checkpoint
-from shared.document_store import UpdateOne
-from shared.esdb_event_store import EsdbEventStore
-from shared.motor_document_store import MotorDocumentStore
-from shared.orders_events import order_stream
-from shared.read_models import CHECKPOINTS
+from shared.adapters.esdb_event_store import EsdbEventStore
+from shared.adapters.motor_document_store import MotorDocumentStore
+from shared.contract.order_events import order_stream
+from shared.contract.read_models import CHECKPOINTS
+from shared.ports.document_store import UpdateOne
 from tests.ops.support import api, bearer, create_order
 
 

@@ -8,10 +8,10 @@ from typing import Any
 
 from orders_api.rebuild_jobs import RebuildJobs
 from projector.version_registry import read_entry
-from shared.document_store import UpdateOne
-from shared.esdb_event_store import EsdbEventStore
-from shared.motor_document_store import MotorDocumentStore
-from shared.read_models import REGISTRY
+from shared.adapters.esdb_event_store import EsdbEventStore
+from shared.adapters.motor_document_store import MotorDocumentStore
+from shared.contract.read_models import REGISTRY
+from shared.ports.document_store import UpdateOne
 from tests.ops.support import api, bearer, create_order, running_projector, wait_until
 
 

@@ -7,8 +7,8 @@ import logging
 import httpx
 import pytest
 
-from shared.esdb_event_store import EsdbEventStore
-from shared.motor_document_store import MotorDocumentStore
+from shared.adapters.esdb_event_store import EsdbEventStore
+from shared.adapters.motor_document_store import MotorDocumentStore
 from tests.ops.support import api, bearer
 
 ADMIN_CALLS = [

@@ -37,8 +37,8 @@ from orders_api.server import (
     connection_cap,
     quiet_accept_errors,
 )
-from shared.problem_details import PROBLEM_JSON, PROBLEM_TYPE_BASE
-from shared.throttled_log import ThrottledWarning
+from shared.process.throttled_log import ThrottledWarning
+from shared.web.problem_details import PROBLEM_JSON, PROBLEM_TYPE_BASE
 from tests.conftest import unique
 from tests.ops.support import closed_port
 

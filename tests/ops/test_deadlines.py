@@ -1,4 +1,4 @@
-"""``shared.deadlines.within``: a time bound that the awaited work cannot swallow.
+"""``shared.process.deadlines.within``: a time bound that the awaited work cannot swallow.
 
 The work below is driven by events the test controls, so nothing depends on how fast the
 machine is: "late" work waits on an event that is only set after the bound has fired.
@@ -10,7 +10,7 @@ import asyncio
 
 import pytest
 
-from shared.deadlines import reassert_cancellation, within
+from shared.process.deadlines import reassert_cancellation, within
 
 BOUND_S = 0.05
 

@@ -12,11 +12,11 @@ import httpx
 import pytest
 
 from orders_api.health import PING_TIMEOUT_S
-from shared.document_store import DocumentStore, UpdateOne
-from shared.esdb_event_store import EsdbEventStore
-from shared.event_store import EventStore
-from shared.motor_document_store import MotorDocumentStore
-from shared.read_models import CHECKPOINTS
+from shared.adapters.esdb_event_store import EsdbEventStore
+from shared.adapters.motor_document_store import MotorDocumentStore
+from shared.contract.read_models import CHECKPOINTS
+from shared.ports.document_store import DocumentStore, UpdateOne
+from shared.ports.event_store import EventStore
 from tests.misbehaving_servers import garbage_server, silent_server
 from tests.ops.support import PROJECTION_NAMES, api, by_name, closed_port
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import uuid
 
-from shared.esdb_event_store import EsdbEventStore
-from shared.motor_document_store import MotorDocumentStore
+from shared.adapters.esdb_event_store import EsdbEventStore
+from shared.adapters.motor_document_store import MotorDocumentStore
 from tests.ops.support import ADDRESS, api, create_order, sample, samples
 
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from shared.document_store import UpdateOne
-from shared.esdb_event_store import EsdbEventStore
-from shared.motor_document_store import MotorDocumentStore
-from shared.read_models import CHECKPOINTS, REGISTRY
+from shared.adapters.esdb_event_store import EsdbEventStore
+from shared.adapters.motor_document_store import MotorDocumentStore
+from shared.contract.read_models import CHECKPOINTS, REGISTRY
+from shared.ports.document_store import UpdateOne
 from tests.ops.support import (
     PROJECTION_NAMES,
     api,

@@ -13,7 +13,7 @@ import pytest
 
 from orders_api.app import create_app
 from orders_api.settings import ApiSettings
-from shared.logging_setup import (
+from shared.process.logging_setup import (
     MIN_SECRET_LENGTH,
     JsonFormatter,
     TextFormatter,
@@ -44,7 +44,7 @@ HANG_GUARD_S = 120
 def test_redaction_finishes_on_hostile_input() -> None:
     script = textwrap.dedent(
         f"""
-        from shared.logging_setup import redact, register_secret
+        from shared.process.logging_setup import redact, register_secret
         register_secret("x" * 40 + "y")
         inputs = {{{", ".join(f"{name!r}: {code}" for name, code in HOSTILE.items())}}}
         for name, text in inputs.items():

@@ -13,10 +13,10 @@ import pytest
 
 from orders_api.app import create_app
 from orders_api.settings import ApiSettings
-from shared.errors import StoreUnavailable
-from shared.esdb_event_store import EsdbEventStore
-from shared.logging_setup import JsonFormatter, TextFormatter
-from shared.motor_document_store import MotorDocumentStore
+from shared.adapters.esdb_event_store import EsdbEventStore
+from shared.adapters.motor_document_store import MotorDocumentStore
+from shared.ports.errors import StoreUnavailable
+from shared.process.logging_setup import JsonFormatter, TextFormatter
 from tests.ops.support import api, bearer, closed_port, create_order
 from tests.ops.test_health import unreachable_mongo
 

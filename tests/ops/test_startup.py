@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared.errors import StoreUnavailable
-from shared.startup import StoreUnreachable, wait_for_store
+from shared.ports.errors import StoreUnavailable
+from shared.process.startup import StoreUnreachable, wait_for_store
 from tests.conftest import unique
 from tests.ops.support import closed_port
 
@@ -27,7 +27,7 @@ READY_S = 60.0
 
 
 async def test_a_store_is_retried_until_it_answers(caplog: pytest.LogCaptureFixture) -> None:
-    caplog.set_level(logging.INFO, logger="shared.startup")
+    caplog.set_level(logging.INFO, logger="shared.process.startup")
     calls = 0
 
     async def check() -> None:
@@ -47,7 +47,7 @@ async def test_a_store_is_retried_until_it_answers(caplog: pytest.LogCaptureFixt
 async def test_giving_up_names_the_store_without_its_credentials(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="shared.startup")
+    caplog.set_level(logging.INFO, logger="shared.process.startup")
 
     async def check() -> None:
         raise ConnectionRefusedError("refused by mongodb://app:hunter2-secret@db:27017")

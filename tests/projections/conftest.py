@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.document_store import DocumentStore
-from shared.motor_document_store import MotorDocumentStore
+from shared.adapters.motor_document_store import MotorDocumentStore
+from shared.ports.document_store import DocumentStore
 
 
 @pytest.fixture

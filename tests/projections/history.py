@@ -9,9 +9,9 @@ from uuid import UUID, uuid4
 
 from projector.dispatch import change_of
 from projector.projection import EventEnvelope, Projection
-from shared.document_store import Document
-from shared.events import Event, EventMetadata
-from shared.orders_events import Address, order_stream
+from shared.contract.order_events import Address, order_stream
+from shared.contract.versioned_events import Event, EventMetadata
+from shared.ports.document_store import Document
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 HOME = Address(line1="1 Main St", city="Springfield", postal_code="12345", country="US")

@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 from uuid import UUID, uuid4
 
-from shared.orders_events import (
+from shared.contract.order_events import (
     ItemAdded,
     ItemRemoved,
     OrderCancelled,

@@ -8,9 +8,7 @@ from uuid import uuid4
 import pytest
 
 from projector.projections.customer_summaries import CustomerSummaries
-from shared.document_store import Document
-from shared.events import Event
-from shared.orders_events import (
+from shared.contract.order_events import (
     ItemAdded,
     OrderCancelled,
     OrderCreated,
@@ -19,6 +17,8 @@ from shared.orders_events import (
     OrderStatus,
     PaymentReceived,
 )
+from shared.contract.versioned_events import Event
+from shared.ports.document_store import Document
 from tests.projections.history import HOME, T0, History, fold
 
 ORDER = uuid4()

@@ -9,8 +9,8 @@ import pytest
 
 from projector.projections.daily_sales import DailySales, day_of, sku_key
 from projector.projections.operations import field_key
-from shared.document_store import Document
-from shared.orders_events import OrderCreated, OrderLine, OrderPlaced, PaymentReceived
+from shared.contract.order_events import OrderCreated, OrderLine, OrderPlaced, PaymentReceived
+from shared.ports.document_store import Document
 from tests.projections.history import HOME, History, fold
 
 ORDER = uuid4()

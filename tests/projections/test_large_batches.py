@@ -13,15 +13,15 @@ from projector.batching import Batch
 from projector.checkpoint_store import Target
 from projector.dispatch import Dispatcher
 from projector.projections import all_projections
-from shared.document_store import MAX_BATCH, DocumentStore
-from shared.events import utc_now
-from shared.orders_events import (
+from shared.contract.order_events import (
     OrderCreated,
     OrderLine,
     OrderPlaced,
     build_order_event_registry,
 )
-from shared.read_models import collection_name
+from shared.contract.read_models import collection_name
+from shared.contract.versioned_events import utc_now
+from shared.ports.document_store import MAX_BATCH, DocumentStore
 from tests.projections.history import HOME, History, fold
 from tests.projections.test_projections_on_mongo import recorded
 

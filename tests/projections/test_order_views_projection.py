@@ -7,9 +7,7 @@ from typing import Any
 from uuid import uuid4
 
 from projector.projections.order_views import OrderViews
-from shared.document_store import Document
-from shared.events import Event
-from shared.orders_events import (
+from shared.contract.order_events import (
     ItemAdded,
     ItemRemoved,
     OrderCancelled,
@@ -20,6 +18,8 @@ from shared.orders_events import (
     PaymentReceived,
     ShippingAddressChanged,
 )
+from shared.contract.versioned_events import Event
+from shared.ports.document_store import Document
 from tests.projections.history import HOME, T0, WORK, History, fold
 
 ORDER = uuid4()

@@ -18,14 +18,14 @@ from projector.projections import (
     projection_by_name,
 )
 from projector.projections.operations import handle
-from shared.events import EventMetadata
-from shared.orders_events import (
+from shared.contract.order_events import (
     ORDER_EVENT_TYPES,
     ItemAdded,
     OrderCreated,
     build_order_event_registry,
 )
-from shared.read_models import PROJECTION_NAMES
+from shared.contract.read_models import PROJECTION_NAMES
+from shared.contract.versioned_events import EventMetadata
 from tests.projections.history import HOME, History, fold
 from tests.projections.scenario import scenario
 

@@ -14,11 +14,11 @@ from projector.checkpoint_store import Target
 from projector.dispatch import Dispatcher
 from projector.projection import EventEnvelope
 from projector.projections import all_projections
-from shared.document_store import DocumentStore, UpdateOne, WriteOp, WriteResult
-from shared.event_store import RecordedEvent
-from shared.events import EventRegistry, utc_now
-from shared.orders_events import build_order_event_registry
-from shared.read_models import CHECKPOINTS, collection_name
+from shared.contract.order_events import build_order_event_registry
+from shared.contract.read_models import CHECKPOINTS, collection_name
+from shared.contract.versioned_events import EventRegistry, utc_now
+from shared.ports.document_store import DocumentStore, UpdateOne, WriteOp, WriteResult
+from shared.ports.event_store import RecordedEvent
 from tests.fakes.document_store import DelegatingDocumentStore
 from tests.projections.scenario import (
     Scenario,

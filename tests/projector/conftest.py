@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.esdb_event_store import EsdbEventStore
+from shared.adapters.esdb_event_store import EsdbEventStore
 from tests.servers import eventstore_server, external_uri, mongo_server
 
 

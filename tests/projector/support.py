@@ -23,10 +23,7 @@ from projector.projection import Projection
 from projector.projections import all_projections
 from projector.runner import RunnerSettings
 from projector.version_registry import read_entry
-from shared.document_store import DocumentStore
-from shared.event_store import ANY, AppendResult, EventStore, NewEvent
-from shared.events import Event, EventMetadata, EventRegistry
-from shared.orders_events import (
+from shared.contract.order_events import (
     Address,
     ItemAdded,
     ItemRemoved,
@@ -39,7 +36,10 @@ from shared.orders_events import (
     build_order_event_registry,
     order_stream,
 )
-from shared.read_models import collection_name
+from shared.contract.read_models import collection_name
+from shared.contract.versioned_events import Event, EventMetadata, EventRegistry
+from shared.ports.document_store import DocumentStore
+from shared.ports.event_store import ANY, AppendResult, EventStore, NewEvent
 
 WAIT_S = 30.0
 POLL_S = 0.02

@@ -18,11 +18,11 @@ from projector.failures import write_or_find_culprit
 from projector.metrics import ProjectorMetrics
 from projector.progress import estimated_total_events, log_fraction
 from projector.projection import EventEnvelope, Projection
-from shared.document_store import Document, ReplaceOne, WriteOp, WriteResult
-from shared.errors import StoreUnavailable
-from shared.event_store import CaughtUp, Checkpoint, RecordedEvent, SubscriptionItem
-from shared.events import EventMetadata, EventRegistry
-from shared.orders_events import ItemRemoved, build_order_event_registry
+from shared.contract.order_events import ItemRemoved, build_order_event_registry
+from shared.contract.versioned_events import EventMetadata, EventRegistry
+from shared.ports.document_store import Document, ReplaceOne, WriteOp, WriteResult
+from shared.ports.errors import StoreUnavailable
+from shared.ports.event_store import CaughtUp, Checkpoint, RecordedEvent, SubscriptionItem
 
 NOW = datetime(2024, 5, 1, tzinfo=UTC)
 

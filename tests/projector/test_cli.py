@@ -13,9 +13,9 @@ from collections.abc import Callable, Iterator
 import pytest
 
 from projector import cli
-from shared.esdb_event_store import EsdbEventStore
-from shared.motor_document_store import MotorDocumentStore
-from shared.read_models import resolve_active
+from shared.adapters.esdb_event_store import EsdbEventStore
+from shared.adapters.motor_document_store import MotorDocumentStore
+from shared.contract.read_models import resolve_active
 from tests.conftest import unique
 from tests.projector.processes import projector_env, run_projector
 from tests.projector.support import (

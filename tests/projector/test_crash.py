@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from shared.document_store import DocumentStore
-from shared.esdb_event_store import EsdbEventStore
-from shared.motor_document_store import MotorDocumentStore
-from shared.read_models import resolve_active
+from shared.adapters.esdb_event_store import EsdbEventStore
+from shared.adapters.motor_document_store import MotorDocumentStore
+from shared.contract.read_models import resolve_active
+from shared.ports.document_store import DocumentStore
 from tests.conftest import unique
 from tests.projector.processes import projector_env, start_projector
 from tests.projector.support import (

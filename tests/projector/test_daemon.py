@@ -7,10 +7,10 @@ from typing import Any
 
 from projector.projection import EventEnvelope
 from projector.projections import CustomerSummaries, OrderViews
-from shared.document_store import Document, DocumentStore, UpdateOne
-from shared.esdb_event_store import EsdbEventStore
-from shared.event_store import ANY, NewEvent, SubscriptionItem
-from shared.read_models import CHECKPOINTS, REGISTRY, resolve_active
+from shared.adapters.esdb_event_store import EsdbEventStore
+from shared.contract.read_models import CHECKPOINTS, REGISTRY, resolve_active
+from shared.ports.document_store import Document, DocumentStore, UpdateOne
+from shared.ports.event_store import ANY, NewEvent, SubscriptionItem
 from tests.conftest import unique
 from tests.projector.support import (
     Order,

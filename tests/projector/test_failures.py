@@ -9,18 +9,18 @@ from projector.dead_letters import NothingToPark, list_dead_letters, park_failed
 from projector.projection import EventEnvelope
 from projector.projections import CustomerSummaries, OrderViews
 from projector.status import projection_statuses
-from shared.document_store import (
+from shared.adapters.esdb_event_store import EsdbEventStore
+from shared.contract.order_events import ItemAdded
+from shared.contract.read_models import CHECKPOINTS, resolve_active
+from shared.ports.document_store import (
     Document,
     DocumentStore,
     DocumentStoreError,
     WriteOp,
     WriteResult,
 )
-from shared.errors import StoreUnavailable
-from shared.esdb_event_store import EsdbEventStore
-from shared.event_store import SubscriptionItem
-from shared.orders_events import ItemAdded
-from shared.read_models import CHECKPOINTS, resolve_active
+from shared.ports.errors import StoreUnavailable
+from shared.ports.event_store import SubscriptionItem
 from tests.conftest import unique
 from tests.fakes.document_store import DelegatingDocumentStore
 from tests.fakes.event_store import InMemoryEventStore

@@ -9,7 +9,7 @@ from projector.batching import Batch
 from projector.checkpoint_store import Target
 from projector.metrics import ProjectorMetrics
 from projector.projection import EventEnvelope, Projection
-from shared.event_store import RecordedEvent
+from shared.ports.event_store import RecordedEvent
 
 
 class Named(Projection):

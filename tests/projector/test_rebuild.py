@@ -15,11 +15,11 @@ from projector.projections import all_projections
 from projector.rebuild import RebuildOptions, RebuildOutcome, rebuild_projection
 from projector.status import projection_statuses
 from projector.version_registry import RebuildInProgress, claim_rebuild, read_entry
-from shared.document_store import DocumentStore
-from shared.esdb_event_store import EsdbEventStore
-from shared.events import utc_now
-from shared.orders_events import build_order_event_registry
-from shared.read_models import collection_name, resolve_active
+from shared.adapters.esdb_event_store import EsdbEventStore
+from shared.contract.order_events import build_order_event_registry
+from shared.contract.read_models import collection_name, resolve_active
+from shared.contract.versioned_events import utc_now
+from shared.ports.document_store import DocumentStore
 from tests.conftest import unique
 from tests.projector.support import (
     FAST,

@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from shared.document_store import DocumentStore
+from shared.ports.document_store import DocumentStore
 from tests.read_side.support import ObservedWatcher
 
 

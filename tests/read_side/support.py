@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from read_side.consistency import CheckpointWatcher
-from shared.document_store import DocumentStore, ReplaceOne, UpdateOne
-from shared.read_models import CHECKPOINTS, REGISTRY, collection_name
+from shared.contract.read_models import CHECKPOINTS, REGISTRY, collection_name
+from shared.ports.document_store import DocumentStore, ReplaceOne, UpdateOne
 
 # Bound of every wait for a condition; never reached when the code is right. Shorter than
 # LONG_WAIT_MS so that a request released by its own timeout, not by the checkpoint, fails.

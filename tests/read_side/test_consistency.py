@@ -8,9 +8,9 @@ import asyncio
 import pytest
 
 from read_side.consistency import ReadModels
-from shared.document_store import DocumentStore
-from shared.errors import StoreUnavailable
-from shared.read_models import CUSTOMER_SUMMARIES, ORDER_VIEWS, collection_name
+from shared.contract.read_models import CUSTOMER_SUMMARIES, ORDER_VIEWS, collection_name
+from shared.ports.document_store import DocumentStore
+from shared.ports.errors import StoreUnavailable
 from tests.fakes.document_store import DelegatingDocumentStore
 from tests.read_side.support import (
     LONG_WAIT_MS,

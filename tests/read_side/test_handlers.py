@@ -12,11 +12,10 @@ import pytest
 from read_side.bootstrap import build_query_bus
 from read_side.queries import GetCustomerSummary, GetDailySales, GetOrder, ListCustomerOrders
 from read_side.views import Answer, OrderPage, OrderView
-from shared.bus import MessageBus
-from shared.document_store import DocumentStore
-from shared.errors import HandlerAlreadyRegistered, NoHandlerRegistered
-from shared.messages import Query
-from shared.read_models import CUSTOMER_SUMMARIES, DAILY_SALES, ORDER_VIEWS
+from shared.contract.read_models import CUSTOMER_SUMMARIES, DAILY_SALES, ORDER_VIEWS
+from shared.messaging.bus import HandlerAlreadyRegistered, MessageBus, NoHandlerRegistered
+from shared.messaging.messages import Query
+from shared.ports.document_store import DocumentStore
 from tests.conftest import unique
 from tests.read_side.documents import day_document, order_document, summary_document
 from tests.read_side.support import activate, seed, set_checkpoint

@@ -14,9 +14,9 @@ from fastapi import FastAPI
 
 from read_side.bootstrap import build_query_bus
 from read_side.http import router
-from shared.document_store import DocumentStore
-from shared.problem_details import PROBLEM_JSON, install_problem_handlers
-from shared.read_models import CUSTOMER_SUMMARIES, DAILY_SALES, ORDER_VIEWS
+from shared.contract.read_models import CUSTOMER_SUMMARIES, DAILY_SALES, ORDER_VIEWS
+from shared.ports.document_store import DocumentStore
+from shared.web.problem_details import PROBLEM_JSON, install_problem_handlers
 from tests.conftest import unique
 from tests.read_side.documents import day_document, order_document, summary_document
 from tests.read_side.support import WAIT_S, ObservedWatcher, seed, set_checkpoint

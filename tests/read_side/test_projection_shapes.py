@@ -16,11 +16,7 @@ from projector.projections.daily_sales import DailySales
 from projector.projections.order_views import OrderViews
 from read_side.bootstrap import build_query_bus
 from read_side.queries import GetCustomerSummary, GetDailySales, GetOrder, ListCustomerOrders
-from shared.bus import MessageBus
-from shared.document_store import DocumentStore, ReplaceOne
-from shared.events import Event, EventMetadata
-from shared.messages import Query
-from shared.orders_events import (
+from shared.contract.order_events import (
     Address,
     ItemAdded,
     OrderCancelled,
@@ -31,7 +27,11 @@ from shared.orders_events import (
     PaymentReceived,
     order_stream,
 )
-from shared.read_models import collection_name
+from shared.contract.read_models import collection_name
+from shared.contract.versioned_events import Event, EventMetadata
+from shared.messaging.bus import MessageBus
+from shared.messaging.messages import Query
+from shared.ports.document_store import DocumentStore, ReplaceOne
 from tests.conftest import unique
 from tests.projections.history import fold
 from tests.read_side.support import set_checkpoint

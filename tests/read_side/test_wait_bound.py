@@ -19,10 +19,10 @@ from orders_api.settings import ApiSettings
 from read_side.bootstrap import build_query_bus
 from read_side.http import router
 from read_side.http_docs import WAIT_REFUSED_STATUS, WAIT_REFUSED_TYPE
-from shared.document_store import DocumentStore
-from shared.event_store import EventStore
-from shared.problem_details import PROBLEM_JSON, PROBLEM_TYPE_BASE, install_problem_handlers
-from shared.read_models import ORDER_VIEWS
+from shared.contract.read_models import ORDER_VIEWS
+from shared.ports.document_store import DocumentStore
+from shared.ports.event_store import EventStore
+from shared.web.problem_details import PROBLEM_JSON, PROBLEM_TYPE_BASE, install_problem_handlers
 from tests.api.support import serve
 from tests.conftest import unique
 from tests.ops.support import samples, wait_until

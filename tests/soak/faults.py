@@ -23,9 +23,9 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 
-from shared.document_store import DocumentStore
-from shared.errors import StoreUnavailable
-from shared.read_models import POSITION_FIELD, PROJECTION_NAMES, resolve_active
+from shared.contract.read_models import POSITION_FIELD, PROJECTION_NAMES, resolve_active
+from shared.ports.document_store import DocumentStore
+from shared.ports.errors import StoreUnavailable
 from tests.projector.support import checkpoint
 from tests.soak.record import Record
 from tests.soak.stack import SoakStack

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import httpx
 
-from shared.esdb_event_store import EsdbEventStore
-from shared.motor_document_store import MotorDocumentStore
+from shared.adapters.esdb_event_store import EsdbEventStore
+from shared.adapters.motor_document_store import MotorDocumentStore
 from tests.e2e.traffic import projector_caught_up
 from tests.soak.clients import Client, run_client
 from tests.soak.faults import Faults, checkpoints, inject, schedule

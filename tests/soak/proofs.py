@@ -24,13 +24,12 @@ import httpx
 
 from projector.catalog import subscription_event_types
 from projector.projections import all_projections
-from shared.document_store import Document, DocumentStore
-from shared.errors import StreamNotFound
-from shared.esdb_event_store import EsdbEventStore
-from shared.event_store import RecordedEvent
-from shared.motor_document_store import MotorDocumentStore
-from shared.orders_events import order_stream
-from shared.read_models import PROJECTION_NAMES, resolve_active
+from shared.adapters.esdb_event_store import EsdbEventStore
+from shared.adapters.motor_document_store import MotorDocumentStore
+from shared.contract.order_events import order_stream
+from shared.contract.read_models import PROJECTION_NAMES, resolve_active
+from shared.ports.document_store import Document, DocumentStore
+from shared.ports.event_store import RecordedEvent, StreamNotFound
 from tests.e2e.stack import free_port
 from tests.e2e.traffic import WAIT_MS
 from tests.projector.support import wait_for_position

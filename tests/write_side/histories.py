@@ -4,8 +4,7 @@ from __future__ import annotations
 
 from uuid import UUID
 
-from shared.events import Event
-from shared.orders_events import (
+from shared.contract.order_events import (
     ItemAdded,
     OrderCancelled,
     OrderLine,
@@ -13,6 +12,7 @@ from shared.orders_events import (
     OrderShipped,
     PaymentReceived,
 )
+from shared.contract.versioned_events import Event
 from tests.write_side.support import ADDRESS, order_created
 from write_side.commands import AddItem, CreateOrder, OrderCommand
 from write_side.domain.decide import decide

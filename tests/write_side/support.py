@@ -8,8 +8,8 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from uuid import UUID
 
-from shared.event_store import AppendResult, ExpectedRevision, NewEvent, RecordedEvent
-from shared.orders_events import Address, OrderCreated, order_stream
+from shared.contract.order_events import Address, OrderCreated, order_stream
+from shared.ports.event_store import AppendResult, ExpectedRevision, NewEvent, RecordedEvent
 from tests.fakes.event_store import InMemoryEventStore
 from write_side.commands import AddItem, CreateOrder
 from write_side.handlers import OrderCommandHandler

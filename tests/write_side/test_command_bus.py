@@ -6,8 +6,8 @@ import uuid
 
 import pytest
 
-from shared.errors import HandlerAlreadyRegistered, NoHandlerRegistered
-from shared.messages import Command
+from shared.messaging.bus import HandlerAlreadyRegistered, NoHandlerRegistered
+from shared.messaging.messages import Command
 from tests.fakes.event_store import InMemoryEventStore
 from tests.write_side.support import ADDRESS
 from write_side.commands import ORDER_COMMANDS, CreateOrder, PlaceOrder

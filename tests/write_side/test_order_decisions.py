@@ -6,7 +6,7 @@ from uuid import uuid4
 
 import pytest
 
-from shared.orders_events import (
+from shared.contract.order_events import (
     ItemAdded,
     ItemRemoved,
     OrderCancelled,

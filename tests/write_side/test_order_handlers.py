@@ -8,8 +8,9 @@ import uuid
 
 import pytest
 
-from shared.errors import ConcurrencyError, StoreUnavailable
-from shared.events import EventMetadata
+from shared.contract.versioned_events import EventMetadata
+from shared.ports.errors import StoreUnavailable
+from shared.ports.event_store import ConcurrencyError
 from tests.write_side.support import (
     ADDRESS,
     OTHER_ADDRESS,

@@ -10,10 +10,10 @@ from uuid import UUID
 
 import pytest
 
-from shared.esdb_event_store import EsdbEventStore
-from shared.event_store import NO_STREAM, EventStore, NewEvent
-from shared.events import EventMetadata
-from shared.orders_events import order_stream
+from shared.adapters.esdb_event_store import EsdbEventStore
+from shared.contract.order_events import order_stream
+from shared.contract.versioned_events import EventMetadata
+from shared.ports.event_store import NO_STREAM, EventStore, NewEvent
 from tests.fakes.event_store import InMemoryEventStore
 from tests.write_side.support import ADDRESS
 from write_side.commands import (

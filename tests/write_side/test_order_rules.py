@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.events import Event
-from shared.orders_events import ItemRemoved
+from shared.contract.order_events import ItemRemoved
+from shared.contract.versioned_events import Event
 from tests.write_side.histories import (
     BY_STATUS,
     CANCELLED,

@@ -5,9 +5,14 @@ from __future__ import annotations
 import json
 import uuid
 
-from shared.event_store import NO_STREAM, NewEvent
-from shared.events import EventMetadata
-from shared.orders_events import Address, OrderCreated, build_order_event_registry, order_stream
+from shared.contract.order_events import (
+    Address,
+    OrderCreated,
+    build_order_event_registry,
+    order_stream,
+)
+from shared.contract.versioned_events import EventMetadata
+from shared.ports.event_store import NO_STREAM, NewEvent
 from tests.fakes.event_store import InMemoryEventStore
 from write_side.commands import AddItem
 from write_side.domain.order import fold

@@ -6,8 +6,7 @@ rule is checked before any event is returned, so a violation changes nothing.
 
 from __future__ import annotations
 
-from shared.events import Event
-from shared.orders_events import (
+from shared.contract.order_events import (
     ItemAdded,
     ItemRemoved,
     OrderCancelled,
@@ -17,6 +16,7 @@ from shared.orders_events import (
     PaymentReceived,
     ShippingAddressChanged,
 )
+from shared.contract.versioned_events import Event
 from write_side.commands import (
     AddItem,
     CancelOrder,

@@ -11,8 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from uuid import UUID
 
-from shared.events import Event
-from shared.orders_events import (
+from shared.contract.order_events import (
     Address,
     ItemAdded,
     ItemRemoved,
@@ -25,6 +24,7 @@ from shared.orders_events import (
     PaymentReceived,
     ShippingAddressChanged,
 )
+from shared.contract.versioned_events import Event
 
 
 class CorruptOrderStream(Exception):

@@ -1,7 +1,7 @@
 """Dependencies of the command routes, as ``Annotated`` aliases.
 
 The command bus lives on ``app.state`` (the app factory puts it there); the correlation id is
-the one the correlation middleware chose for this request (``shared.logging_setup``).
+the one the correlation middleware chose for this request (``shared.process.logging_setup``).
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ from typing import Annotated, Any, cast
 
 from fastapi import Depends, Header, Request
 
-from shared.bus import MessageBus
-from shared.logging_setup import correlation_id as current_correlation_id
-from shared.messages import Command
+from shared.messaging.bus import MessageBus
+from shared.messaging.messages import Command
+from shared.process.logging_setup import correlation_id as current_correlation_id
 from write_side.http.preconditions import (
     IDEMPOTENCY_KEY_FORMAT,
     IDEMPOTENCY_KEY_RULE,

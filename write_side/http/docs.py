@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.consistency_token import TOKEN_FORMAT
-from shared.problem_details import PROBLEM_JSON, PROBLEM_TYPE_BASE, Problem
+from shared.web.consistency_token import TOKEN_FORMAT
+from shared.web.problem_details import PROBLEM_JSON, PROBLEM_TYPE_BASE, Problem
 from write_side.http.preconditions import ETAG_FORMAT
 
 _EXAMPLES: dict[int, tuple[str, dict[str, Any]]] = {

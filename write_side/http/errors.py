@@ -12,8 +12,8 @@ from collections.abc import Awaitable, Callable
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from shared.errors import ConcurrencyError
-from shared.problem_details import ProblemError, problem_response
+from shared.ports.event_store import ConcurrencyError
+from shared.web.problem_details import ProblemError, problem_response
 from write_side.errors import OrderNotFound, RuleViolation, VersionMismatch
 
 

@@ -15,7 +15,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, JsonValue, StrictInt, StrictStr
 
-from shared.orders_events import Address
+from shared.contract.order_events import Address
 
 # Integer minor units; the upper bound keeps any order total far inside int64 (MongoDB, JSON).
 MAX_MINOR_UNITS = 10**12

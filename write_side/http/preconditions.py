@@ -24,7 +24,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
-from shared.problem_details import ProblemError
+from shared.web.problem_details import ProblemError
 
 # One list element: optional weak prefix and a quoted opaque tag, then a comma or the end.
 # Empty elements are allowed by the list syntax of RFC 9110 §5.6.1.

@@ -15,7 +15,7 @@ from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, ValidationError
 
-from shared.errors import UnknownEventType
+from shared.errors import ServiceError
 
 Payload = dict[str, Any]
 Upcaster = Callable[[Payload], Payload]
@@ -116,3 +116,7 @@ class EventRegistry:
     @staticmethod
     def serialize(event: Event) -> bytes:
         return event.model_dump_json().encode()
+
+
+class UnknownEventType(ServiceError):
+    """A stored event has a type or schema version the registry does not know."""

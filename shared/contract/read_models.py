@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from shared.document_store import DocumentStore
+from shared.ports.document_store import DocumentStore
 
 REGISTRY = "projection_registry"
 CHECKPOINTS = "projection_checkpoints"

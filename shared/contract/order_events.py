@@ -11,7 +11,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared.events import Event, EventRegistry, Payload
+from shared.contract.versioned_events import Event, EventRegistry, Payload
 
 OrderStatus = Literal["draft", "placed", "paid", "shipped", "cancelled"]
 ORDER_STREAM_PREFIX = "order-"

@@ -26,7 +26,7 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from shared.document_store import (
+from shared.ports.document_store import (
     MAX_BATCH,
     DeleteOne,
     Document,
@@ -39,7 +39,7 @@ from shared.document_store import (
     WriteResult,
     longest_in,
 )
-from shared.errors import StoreUnavailable
+from shared.ports.errors import StoreUnavailable
 
 __all__ = ["DocumentStoreError", "MotorDocumentStore"]
 

@@ -6,7 +6,7 @@ from uuid import UUID, uuid4
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
-from shared.events import utc_now
+from shared.contract.versioned_events import utc_now
 
 
 class Command(BaseModel):

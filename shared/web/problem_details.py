@@ -22,7 +22,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from shared.logging_setup import correlation_id, redact_uri_credentials
+from shared.process.logging_setup import correlation_id, redact_uri_credentials
 
 PROBLEM_JSON = "application/problem+json"
 PROBLEM_TYPE_BASE = "https://orders.example/problems/"

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from shared.errors import HandlerAlreadyRegistered, NoHandlerRegistered
+from shared.errors import ServiceError
 
 Handler = Callable[[Any], Awaitable[Any]]
 
@@ -41,3 +41,11 @@ class MessageBus[M]:
     @property
     def registered(self) -> frozenset[type[M]]:
         return frozenset(self._handlers)
+
+
+class HandlerAlreadyRegistered(ServiceError):
+    """A message type was registered twice on one bus."""
+
+
+class NoHandlerRegistered(ServiceError):
+    """A message was dispatched whose type no handler is registered for."""

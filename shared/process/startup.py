@@ -16,8 +16,8 @@ from collections.abc import Awaitable, Callable
 
 from tenacity import AsyncRetrying, RetryCallState, wait_exponential_jitter
 
-from shared.errors import StoreUnavailable
-from shared.logging_setup import redact
+from shared.ports.errors import StoreUnavailable
+from shared.process.logging_setup import redact
 
 log = logging.getLogger(__name__)
 

@@ -1,7 +1,7 @@
 """The event store port: what the write side and the projector need from EventStoreDB.
 
-Narrow on purpose (a writer plus a reader). ``shared/esdb_event_store.py`` implements it over
-esdbclient; tests implement it in memory. Every implementation passes the contract suite in
+Narrow on purpose (a writer plus a reader). ``shared/adapters/esdb_event_store.py`` implements
+it over esdbclient; tests implement it in memory. Every implementation passes the contract suite in
 ``tests/contracts/``.
 """
 
@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal, Protocol
 from uuid import UUID
+
+from shared.errors import ServiceError
 
 NO_STREAM: Literal["no_stream"] = "no_stream"
 ANY: Literal["any"] = "any"
@@ -101,3 +103,21 @@ class EventStore(EventStoreWriter, EventStoreReader, Protocol):
         ...
 
     async def close(self) -> None: ...
+
+
+class ConcurrencyError(ServiceError):
+    """The stream moved on since it was read: the expected revision no longer holds."""
+
+    def __init__(self, stream: str, expected: object, actual: int | None = None) -> None:
+        self.stream = stream
+        self.expected = expected
+        self.actual = actual
+        super().__init__(f"stream {stream!r}: expected revision {expected}, actual {actual}")
+
+
+class StreamNotFound(ServiceError):
+    """The stream has no events (never written, or deleted)."""
+
+    def __init__(self, stream: str) -> None:
+        self.stream = stream
+        super().__init__(f"stream {stream!r} not found")

@@ -8,7 +8,7 @@ short) ends as ``StoreUnavailable``, never as another exception or a made-up ans
 
 Every call is bounded: each RPC carries a gRPC deadline, and the whole operation (esdbclient's
 own reconnect-and-retry, then ours with backoff and jitter) has one time budget, enforced with
-``shared.deadlines.within`` so a library that swallows its cancellation cannot stretch it. A
+``shared.process.deadlines.within`` so a library that swallows its cancellation cannot stretch it. A
 store that stops answering therefore costs a caller at most ``budget_s`` seconds.
 """
 
@@ -45,19 +45,21 @@ from tenacity import (
     wait_exponential_jitter,
 )
 
-from shared.deadlines import reassert_cancellation, within
-from shared.errors import ConcurrencyError, StoreUnavailable, StreamNotFound
-from shared.event_store import (
+from shared.ports.errors import StoreUnavailable
+from shared.ports.event_store import (
     ANY,
     NO_STREAM,
     AppendResult,
     CaughtUp,
     Checkpoint,
+    ConcurrencyError,
     ExpectedRevision,
     NewEvent,
     RecordedEvent,
+    StreamNotFound,
     SubscriptionItem,
 )
+from shared.process.deadlines import reassert_cancellation, within
 
 STORE = "eventstore"
 # The default time budget of one operation, retries included (ApiSettings.eventstore_timeout_s
@@ -162,7 +164,7 @@ def _recorded(event: EsdbRecordedEvent) -> RecordedEvent:
 
 
 class EsdbEventStore:
-    """``shared.event_store.EventStore`` over an EventStoreDB (or embedded-eventstore) server.
+    """``shared.ports.event_store.EventStore`` over an EventStoreDB (or embedded-eventstore) server.
 
     ``retry_budget_s`` bounds each operation, retries included: after it the caller gets
     ``StoreUnavailable`` whatever the server does (answers garbage, nothing, or closes).

@@ -1,7 +1,7 @@
 """The document store port: what the projector and the read side need from MongoDB.
 
 Operations are the project's own value types so that no driver type leaks out of the adapter
-(``shared/motor_document_store.py``, the only module that imports motor).
+(``shared/adapters/motor_document_store.py``, the only module that imports motor).
 """
 
 from __future__ import annotations
