@@ -13,14 +13,7 @@ from fastapi import FastAPI
 
 from shared.contract.order_events import order_stream
 from shared.ports.event_store import EventStore, RecordedEvent, StreamNotFound
-
-ADDRESS = {
-    "line1": "1 Main Street",
-    "line2": "",
-    "city": "Dublin",
-    "postal_code": "D01 F5P2",
-    "country": "IE",
-}
+from tests.samples import ADDRESS
 
 
 def new_order(**changes: Any) -> dict[str, Any]:

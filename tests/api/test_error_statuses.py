@@ -20,8 +20,9 @@ from shared.ports.event_store import (
     NewEvent,
 )
 from tests.api.stubs import UnavailableEventStore, UnusedDocumentStore
-from tests.api.support import ADDRESS, create, new_key, new_order, serve, stream_of
+from tests.api.support import create, new_key, new_order, serve, stream_of
 from tests.fakes.event_store import InMemoryEventStore
+from tests.samples import ADDRESS
 
 MUG = {"sku": "MUG-RED", "quantity": 2, "unit_price": 1250}
 

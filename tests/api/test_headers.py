@@ -22,6 +22,7 @@ from shared.web.problem_details import ProblemError
 from tests.api.stubs import UnusedDocumentStore
 from tests.api.support import create, data, stream_of
 from tests.fakes.event_store import InMemoryEventStore
+from tests.samples import ADDRESS
 from write_side.http.preconditions import checked_idempotency_key, expected_version_from_if_match
 
 MUG = {"sku": "SKU-RED-MUG", "quantity": 2, "unit_price": 1250}
@@ -143,12 +144,7 @@ async def test_integers_written_with_a_zero_fraction_are_integers(
         json={
             "customer_id": "cust-floats",
             "currency": "EUR",
-            "shipping_address": {
-                "line1": "1 Main Street",
-                "city": "Dublin",
-                "postal_code": "D01",
-                "country": "IE",
-            },
+            "shipping_address": ADDRESS,
             "items": [{"sku": "SKU-A", "quantity": 3.0, "unit_price": 53893.0}],
         },
     )

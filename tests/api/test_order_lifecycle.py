@@ -5,7 +5,8 @@ from __future__ import annotations
 import httpx
 
 from shared.ports.event_store import EventStore
-from tests.api.support import ADDRESS, create, data, metadata, new_key, stream_of
+from tests.api.support import create, data, metadata, new_key, stream_of
+from tests.samples import ADDRESS
 
 MUG = {"sku": "MUG-RED", "quantity": 2, "unit_price": 1250}
 PLATE = {"sku": "PLATE-7", "quantity": 3, "unit_price": 800}

@@ -12,16 +12,10 @@ from typing import Any
 import httpx
 
 from tests.conftest import unique
+from tests.samples import ADDRESS
 
 READ_OWN_WRITE_S = 60.0
 WAIT_MS = 10_000  # the read side's maximum: a read may wait this long for its token
-ADDRESS = {
-    "line1": "1 Main Street",
-    "line2": "",
-    "city": "Dublin",
-    "postal_code": "D01 F5P2",
-    "country": "IE",
-}
 
 
 def new_order_body(customer_id: str, sku: str, quantity: int, unit_price: int) -> dict[str, Any]:

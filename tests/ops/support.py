@@ -7,7 +7,7 @@ import asyncio
 import contextlib
 import socket
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import httpx
@@ -25,19 +25,12 @@ from shared.contract.order_events import build_order_event_registry
 from shared.ports.document_store import DocumentStore
 from shared.ports.event_store import EventStore
 from tests.api.support import serve
+from tests.samples import ADDRESS
 
 WAIT_S = 30.0
-POLL_S = 0.02
 FAST = RunnerSettings(
     batch_size=200, batch_wait_s=0.02, idle_s=0.05, backoff_initial_s=0.05, backoff_max_s=0.2
 )
-ADDRESS = {
-    "line1": "1 Main Street",
-    "line2": "",
-    "city": "Dublin",
-    "postal_code": "D01 F5P2",
-    "country": "IE",
-}
 PROJECTION_NAMES = list(shared_read_models.PROJECTION_NAMES)
 
 
@@ -82,21 +75,6 @@ async def create_order(client: httpx.AsyncClient, items: int = 1) -> tuple[str, 
         assert added.status_code == 200, added.text
         position = int(added.json()["position"])
     return order_id, customer, position
-
-
-async def wait_until[T](
-    probe: Callable[[], Awaitable[T | None]], what: str, within_s: float = WAIT_S
-) -> T:
-    """Poll ``probe`` until it returns something truthy; fail after ``within_s``."""
-    try:
-        async with asyncio.timeout(within_s):
-            while True:
-                value = await probe()
-                if value:
-                    return value
-                await asyncio.sleep(POLL_S)
-    except TimeoutError:
-        raise AssertionError(f"timed out waiting for {what}") from None
 
 
 @contextlib.asynccontextmanager

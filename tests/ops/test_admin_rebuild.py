@@ -12,7 +12,8 @@ from shared.adapters.esdb_event_store import EsdbEventStore
 from shared.adapters.motor_document_store import MotorDocumentStore
 from shared.contract.read_models import REGISTRY
 from shared.ports.document_store import UpdateOne
-from tests.ops.support import api, bearer, create_order, running_projector, wait_until
+from tests.ops.support import api, bearer, create_order, running_projector
+from tests.waiting import wait_until
 
 
 async def test_rebuild_switches_to_a_new_version_while_the_daemon_runs(

@@ -7,7 +7,8 @@ import uuid
 
 from shared.adapters.esdb_event_store import EsdbEventStore
 from shared.adapters.motor_document_store import MotorDocumentStore
-from tests.ops.support import ADDRESS, api, create_order, sample, samples
+from tests.ops.support import api, create_order, sample, samples
+from tests.samples import ADDRESS
 
 
 async def test_commands_queries_and_projections_are_counted(

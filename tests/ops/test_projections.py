@@ -9,14 +9,9 @@ from shared.adapters.esdb_event_store import EsdbEventStore
 from shared.adapters.motor_document_store import MotorDocumentStore
 from shared.contract.read_models import CHECKPOINTS, REGISTRY
 from shared.ports.document_store import UpdateOne
-from tests.ops.support import (
-    PROJECTION_NAMES,
-    api,
-    by_name,
-    create_order,
-    running_projector,
-    wait_until,
-)
+from tests.ops.support import PROJECTION_NAMES, api, by_name, create_order, running_projector
+from tests.samples import ADDRESS
+from tests.waiting import wait_until
 
 
 async def test_status_from_checkpoint_documents(
@@ -28,12 +23,7 @@ async def test_status_from_checkpoint_documents(
             json={
                 "customer_id": "cust-ops",
                 "currency": "EUR",
-                "shipping_address": {
-                    "line1": "1 Main Street",
-                    "city": "Dublin",
-                    "postal_code": "D01",
-                    "country": "IE",
-                },
+                "shipping_address": ADDRESS,
             },
         )
         assert created.status_code == 201, created.text

@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import random
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -40,9 +40,9 @@ from shared.contract.read_models import collection_name
 from shared.contract.versioned_events import Event, EventMetadata, EventRegistry
 from shared.ports.document_store import DocumentStore
 from shared.ports.event_store import ANY, AppendResult, EventStore, NewEvent
+from tests.waiting import wait_until
 
 WAIT_S = 30.0
-POLL_S = 0.02
 FAST = RunnerSettings(
     batch_size=100, batch_wait_s=0.02, idle_s=0.05, backoff_initial_s=0.05, backoff_max_s=0.2
 )
@@ -145,19 +145,6 @@ async def append_orders(
             for result in await asyncio.gather(*appends[start : start + 32]):
                 last = max(last, result.position)
     return last
-
-
-async def wait_until[T](
-    probe: Callable[[], Awaitable[T | None]], what: str, within_s: float = WAIT_S
-) -> T:
-    """Poll ``probe`` until it returns something truthy; fail after ``within_s``."""
-    async with asyncio.timeout(within_s):
-        while True:
-            value = await probe()
-            if value:
-                return value
-            await asyncio.sleep(POLL_S)
-    raise AssertionError(f"timed out waiting for {what}")  # pragma: no cover
 
 
 async def checkpoint(

@@ -31,8 +31,8 @@ from tests.projector.support import (
     random_day,
     running_daemon,
     wait_for_position,
-    wait_until,
 )
+from tests.waiting import wait_until
 
 POISON_SKU = "POISON"
 

@@ -29,8 +29,8 @@ from tests.projector.support import (
     random_day,
     running_daemon,
     wait_for_position,
-    wait_until,
 )
+from tests.waiting import wait_until
 
 PACE_S = 0.02
 MAX_WRITTEN = 40

@@ -7,13 +7,7 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
-ADDRESS = {
-    "line1": "1 Main Street",
-    "line2": "",
-    "city": "Dublin",
-    "postal_code": "D01 F5P2",
-    "country": "IE",
-}
+from tests.samples import ADDRESS
 
 
 def order_document(

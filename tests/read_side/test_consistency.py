@@ -12,13 +12,7 @@ from shared.contract.read_models import CUSTOMER_SUMMARIES, ORDER_VIEWS, collect
 from shared.ports.document_store import DocumentStore
 from shared.ports.errors import StoreUnavailable
 from tests.fakes.document_store import DelegatingDocumentStore
-from tests.read_side.support import (
-    LONG_WAIT_MS,
-    WAIT_S,
-    ObservedWatcher,
-    activate,
-    set_checkpoint,
-)
+from tests.read_side.support import LONG_WAIT_MS, WAIT_S, ObservedWatcher, activate, set_checkpoint
 
 
 @pytest.fixture

@@ -25,9 +25,10 @@ from shared.ports.event_store import EventStore
 from shared.web.problem_details import PROBLEM_JSON, PROBLEM_TYPE_BASE, install_problem_handlers
 from tests.api.support import serve
 from tests.conftest import unique
-from tests.ops.support import samples, wait_until
+from tests.ops.support import samples
 from tests.read_side.documents import order_document
 from tests.read_side.support import LONG_WAIT_MS, WAIT_S, ObservedWatcher, seed, set_checkpoint
+from tests.waiting import wait_until
 
 MAX_WAITERS = 3
 FAR_FUTURE = str(10**15)

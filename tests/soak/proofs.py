@@ -33,6 +33,7 @@ from shared.ports.event_store import RecordedEvent, StreamNotFound
 from tests.e2e.stack import free_port
 from tests.e2e.traffic import WAIT_MS
 from tests.projector.support import wait_for_position
+from tests.samples import ADDRESS
 from tests.soak.clients import SHIPMENT, key
 from tests.soak.record import Ack, Record
 from tests.soak.stack import Managed, SoakStack
@@ -141,12 +142,7 @@ async def final_round(api: httpx.AsyncClient, lives: int) -> tuple[Record, list[
         body = {
             "customer_id": f"final-{number}",
             "currency": "EUR",
-            "shipping_address": {
-                "line1": "1 Main St",
-                "city": "Lyon",
-                "postal_code": "69001",
-                "country": "FR",
-            },
+            "shipping_address": ADDRESS,
             "items": [{"sku": f"FINAL-{number}", "quantity": 2, "unit_price": 700}],
         }
         created = await record.send(api, "final-create", "POST", "/orders", key=key(), body=body)
