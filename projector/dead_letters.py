@@ -11,6 +11,7 @@ These are plain functions over the ports so the HTTP admin API can call them too
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from datetime import datetime
 from uuid import UUID
@@ -150,3 +151,10 @@ async def list_dead_letters(
     query = {"projection": projection} if projection else {}
     documents = await store.find(DEAD_LETTERS, query, sort=[("parked_at", 1)])
     return [DeadLetter.model_validate(doc) for doc in documents]
+
+
+async def dead_letter_counts(store: DocumentStore, limit: int) -> Counter[str]:
+    """How many events are parked per projection, over at most ``limit`` dead letters (a
+    bounded read for metrics; the counts are a lower bound beyond it)."""
+    documents = await store.find(DEAD_LETTERS, {}, limit=limit)
+    return Counter(str(document.get("projection")) for document in documents)
