@@ -31,8 +31,14 @@ from orders_api.ops_docs import (
 )
 from orders_api.projections import ProjectionName, find_projection
 from orders_api.rebuild_jobs import RebuildAlreadyRunning, RebuildJob
-from projector.dead_letters import DeadLetter, NothingToPark, list_dead_letters, park_failed_event
-from projector.status import ProjectionStatus, projection_statuses
+from projector.facade import (
+    DeadLetter,
+    NothingToPark,
+    ProjectionStatus,
+    list_dead_letters,
+    park_failed_event,
+    projection_statuses,
+)
 from shared.web.problem_details import ProblemError
 
 router = APIRouter(

@@ -27,15 +27,11 @@ from orders_api.openapi import install_openapi
 from orders_api.rebuild_jobs import RebuildJobs
 from orders_api.request_metrics import RequestMetricsMiddleware
 from orders_api.settings import ApiSettings
-from projector.catalog import subscription_event_types
-from projector.projections import all_projections
-from projector.rebuild import RebuildOptions
 from read_side.bootstrap import build_query_bus
 from read_side.consistency import CheckpointWatcher
 from read_side.http import router as query_router
 from shared.adapters.esdb_event_store import EsdbEventStore
 from shared.adapters.motor_document_store import MotorDocumentStore
-from shared.contract.order_events import build_order_event_registry
 from shared.ports.document_store import DocumentStore
 from shared.ports.event_store import EventStore
 from shared.process.logging_setup import register_secret
@@ -87,21 +83,6 @@ async def _open_document_store(settings: ApiSettings, stack: AsyncExitStack) -> 
     return store
 
 
-def _rebuild_jobs(
-    settings: ApiSettings, documents: DocumentStore, events: EventStore
-) -> RebuildJobs:
-    projections = all_projections()
-    return RebuildJobs(
-        documents,
-        events,
-        build_order_event_registry(),
-        event_types=subscription_event_types(projections),
-        options=RebuildOptions(
-            retire_grace_s=settings.projector_retire_grace_s, show_progress=False
-        ),
-    )
-
-
 def _register_secrets(settings: ApiSettings) -> None:
     """Keep the admin token and any password inside a store URI out of every log line."""
     if settings.admin_token is not None:
@@ -148,7 +129,9 @@ def create_app(
             stack.push_async_callback(watcher.close)
             metrics.waiting.set_function(lambda: watcher.waiting)
             app.state.query_bus = build_query_bus(documents, watcher=watcher)
-            app.state.rebuild_jobs = _rebuild_jobs(settings, documents, events)
+            app.state.rebuild_jobs = RebuildJobs(
+                documents, events, retire_grace_s=settings.projector_retire_grace_s
+            )
             stack.push_async_callback(app.state.rebuild_jobs.close)  # before the stores close
             log.info("stores reachable; admin endpoints %s", admin_state)
             yield

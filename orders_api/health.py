@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from orders_api.deps import DocumentStoreDep, EventStoreDep
 from orders_api.ops_docs import NOT_READY, READY_EXAMPLE, ok
-from projector.status import ProjectionStatus, projection_statuses
+from projector.facade import ProjectionStatus, projection_statuses
 from shared.ports.document_store import DocumentStore
 from shared.ports.errors import StoreUnavailable
 from shared.ports.event_store import EventStoreReader

@@ -13,9 +13,7 @@ response it sent, so the routers need no instrumentation.
 from __future__ import annotations
 
 import math
-from collections import Counter as Tally
-from collections.abc import Sequence
-from typing import get_args
+from collections.abc import Mapping, Sequence
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -27,8 +25,7 @@ from prometheus_client import (
     generate_latest,
 )
 
-from projector.checkpoint_store import State
-from projector.status import ProjectionStatus
+from projector.facade import PROJECTION_STATES, ProjectionStatus
 
 METRICS_CONTENT_TYPE = CONTENT_TYPE_LATEST
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
@@ -128,7 +125,7 @@ class ApiMetrics:
             "orders_api_projection_state",
             "State of the active version",
             ["projection"],
-            states=list(get_args(State)),
+            states=list(PROJECTION_STATES),
             registry=registry,
         )
         self.status_ok = Gauge(
@@ -161,10 +158,10 @@ class ApiMetrics:
             self.stale_reads.labels(name).inc()
 
     def update_projections(
-        self, statuses: Sequence[ProjectionStatus], dead_letter_projections: Sequence[str]
+        self, statuses: Sequence[ProjectionStatus], dead_letters: Mapping[str, int]
     ) -> None:
-        """Refresh the projection gauges from ``projection_statuses`` (and parked events)."""
-        parked = Tally(dead_letter_projections)
+        """Refresh the projection gauges from ``projection_statuses`` and the number of events
+        parked per projection (``dead_letter_counts``)."""
         for status in statuses:
             name = status.name
             self.version.labels(name).set(status.version)
@@ -174,7 +171,7 @@ class ApiMetrics:
             self.lag_seconds.labels(name).set(_number(status.lag_seconds))
             self.failed.labels(name).set(1 if status.error is not None else 0)
             self.rebuilding.labels(name).set(1 if status.rebuilding is not None else 0)
-            self.dead_letters.labels(name).set(parked[name])
+            self.dead_letters.labels(name).set(dead_letters.get(name, 0))
             self.state.labels(name).state(status.state)
         self.status_ok.set(1)
 

@@ -11,8 +11,7 @@ from fastapi.responses import PlainTextResponse
 from orders_api.deps import DocumentStoreDep, EventStoreDep, MetricsDep
 from orders_api.metrics import METRICS_CONTENT_TYPE, ApiMetrics
 from orders_api.ops_docs import METRICS_EXAMPLE
-from projector.status import projection_statuses
-from shared.contract.read_models import DEAD_LETTERS
+from projector.facade import dead_letter_counts, projection_statuses
 from shared.ports.document_store import DocumentStore
 from shared.ports.errors import StoreUnavailable
 from shared.ports.event_store import EventStoreReader
@@ -36,12 +35,12 @@ async def refresh_projection_gauges(
             statuses = await projection_statuses(
                 documents, events, count_limit=COUNT_LIMIT, count_timeout_s=COUNT_TIMEOUT_S
             )
-            parked = await documents.find(DEAD_LETTERS, {}, limit=MAX_DEAD_LETTERS)
+            parked = await dead_letter_counts(documents, limit=MAX_DEAD_LETTERS)
     except (TimeoutError, StoreUnavailable) as error:
         log.warning("projection gauges not refreshed: %s", redact(str(error) or "timed out"))
         metrics.status_ok.set(0)
         return False
-    metrics.update_projections(statuses, [str(doc.get("projection")) for doc in parked])
+    metrics.update_projections(statuses, parked)
     return True
 
 

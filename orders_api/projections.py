@@ -20,9 +20,13 @@ from orders_api.ops_docs import (
     UNKNOWN_PROJECTION,
     ok,
 )
-from projector.projection import Projection
-from projector.projections import UnknownProjection, projection_by_name
-from projector.status import ProjectionStatus, projection_statuses
+from projector.facade import (
+    Projection,
+    ProjectionStatus,
+    UnknownProjection,
+    projection_by_name,
+    projection_statuses,
+)
 from shared.web.problem_details import ProblemError
 
 router = APIRouter(prefix="/projections", tags=["operations"])

@@ -1,6 +1,6 @@
 """Rebuilds started over HTTP: background tasks of the API process, stopped cleanly at shutdown.
 
-Each runs ``projector.rebuild.rebuild_projection`` (the same zero-downtime rebuild as the
+Each runs ``projector.facade.rebuild`` (the same zero-downtime rebuild as the
 ``rebuild-projection`` command) and remembers how it ended, for the status URL. One rebuild per
 projection at a time: a second request is refused while this process runs one, or while the
 registry shows another process's rebuild alive (its heartbeat is fresh). Two processes asking at
@@ -18,22 +18,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, Field
 
-from projector.projection import Projection
-from projector.rebuild import (
+from projector.facade import (
+    Projection,
     RebuildFailed,
+    RebuildInProgress,
     RebuildLost,
-    RebuildOptions,
     RebuildOutcome,
-    rebuild_projection,
+    live_rebuild,
+    rebuild,
 )
-from projector.version_registry import REBUILD_STALE_AFTER, RebuildInProgress, read_entry
-from shared.contract.versioned_events import EventRegistry, utc_now
+from shared.contract.versioned_events import utc_now
 from shared.ports.document_store import DocumentStore
 from shared.ports.event_store import EventStoreReader
 from shared.process.logging_setup import redact
@@ -70,17 +70,13 @@ class RebuildJobs:
         self,
         document_store: DocumentStore,
         event_store: EventStoreReader,
-        registry: EventRegistry,
         *,
-        event_types: Sequence[str],
-        options: RebuildOptions,
+        retire_grace_s: float,
         clock: Callable[[], datetime] = utc_now,
     ) -> None:
         self._documents = document_store
         self._events = event_store
-        self._registry = registry
-        self._event_types = tuple(event_types)
-        self._options = options
+        self._retire_grace_s = retire_grace_s
         self._clock = clock
         self._jobs: dict[str, RebuildJob] = {}
         self._tasks: dict[str, asyncio.Task[None]] = {}
@@ -106,16 +102,9 @@ class RebuildJobs:
         # Reserved before the first await, so two requests cannot both get past here.
         self._starting.add(name)
         try:
-            entry = await read_entry(self._documents, name)
-            beat = entry.rebuild_heartbeat_at
-            if (
-                entry.rebuilding_version is not None
-                and entry.rebuild_owner is not None
-                and beat is not None
-                and self._clock() - beat < REBUILD_STALE_AFTER
-            ):
-                where = f"version {entry.rebuilding_version}, by another process"
-                raise RebuildAlreadyRunning(name, where)
+            version = await live_rebuild(self._documents, name, self._clock())
+            if version is not None:
+                raise RebuildAlreadyRunning(name, f"version {version}, by another process")
             job = RebuildJob(projection=name, state="running", started_at=self._clock())
             stop = asyncio.Event()
             self._jobs[name] = job
@@ -130,13 +119,11 @@ class RebuildJobs:
 
     async def _run(self, job: RebuildJob, projection: Projection, stop: asyncio.Event) -> None:
         try:
-            outcome = await rebuild_projection(
+            outcome = await rebuild(
                 self._events,
                 self._documents,
-                self._registry,
                 projection,
-                event_types=self._event_types,
-                options=self._options,
+                retire_grace_s=self._retire_grace_s,
                 stop=stop,
                 clock=self._clock,
             )
