@@ -92,15 +92,3 @@ class ShipOrder(OrderCommand):
 
 class CancelOrder(OrderCommand):
     reason: Text
-
-
-ORDER_COMMANDS: tuple[type[OrderCommand], ...] = (
-    CreateOrder,
-    AddItem,
-    RemoveItem,
-    ChangeShippingAddress,
-    PlaceOrder,
-    RecordPayment,
-    ShipOrder,
-    CancelOrder,
-)

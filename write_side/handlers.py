@@ -1,24 +1,41 @@
-"""Command handling: load the order, decide, append; retry conflicts by deciding again.
+"""Command handling: one handler per command type, each the same steps around its own decision.
 
-A ``ConcurrencyError`` on append means another writer got in first. The whole command is re-run
-on freshly loaded state (the decision may differ now), never by re-sending the same append. A
-client that pinned the version (``If-Match``) gets ``VersionMismatch`` instead: it asked not to
-act on a state it has not seen.
+A handler loads the order, answers a repeated request (same idempotency key) with what it wrote
+the first time, checks that the order exists and is at the pinned version, decides, and
+appends. A ``ConcurrencyError`` on append means another writer got in first: the whole command
+is re-run on freshly loaded state (the decision may differ now), never by re-sending the same
+append. A client that pinned the version (``If-Match``) gets ``VersionMismatch`` instead: it
+asked not to act on a state it has not seen.
+
+The command bus is the only dispatch: it picks the handler by the command's type, and that
+handler knows its decision.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt
 from tenacity import wait_random_exponential as wait_jittered
 
+from shared.contract.versioned_events import Event
 from shared.messaging.bus import MessageBus
-from shared.messaging.messages import Command
 from shared.ports.event_store import ConcurrencyError, EventStore
-from write_side.commands import ORDER_COMMANDS, CreateOrder, OrderCommand
-from write_side.domain.decide import decide
+from write_side.commands import (
+    AddItem,
+    CancelOrder,
+    ChangeShippingAddress,
+    CreateOrder,
+    OrderCommand,
+    PlaceOrder,
+    RecordPayment,
+    RemoveItem,
+    ShipOrder,
+)
+from write_side.domain import decide
+from write_side.domain.order import Order
 from write_side.errors import IdempotencyKeyReused, OrderNotFound, VersionMismatch
 from write_side.repository import LoadedOrder, OrderRepository, event_ids
 
@@ -47,29 +64,49 @@ def _already_applied(loaded: LoadedOrder, command: OrderCommand) -> CommandResul
     )
 
 
+def existing_order(loaded: LoadedOrder) -> Order:
+    """The order a command acts on. The one place ``OrderNotFound`` is raised: every command
+    but ``CreateOrder`` needs an order that was created."""
+    if loaded.state is None:
+        raise OrderNotFound(loaded.order_id)
+    return loaded.state
+
+
+def order_or_none(loaded: LoadedOrder) -> Order | None:
+    """What ``CreateOrder`` decides on: None when the order does not exist yet (the decision
+    refuses an existing one)."""
+    return loaded.state
+
+
 # Sized so that 20 concurrent writers on one order all get through (each round of conflicts
 # lets at least one of them in) while a hopeless command still gives up within seconds.
 MAX_ATTEMPTS = 30
 MAX_BACKOFF_S = 0.1
 
 
-class OrderCommandHandler:
-    """Handles every order command. ``max_attempts`` bounds the decide-append rounds lost to
-    concurrent writers; each retry waits a random, exponentially growing pause (jitter keeps
-    competing writers from colliding again in lock-step)."""
+class OrderCommandHandler[C: OrderCommand, S: Order | None]:
+    """Handles one command type ``C``: ``state`` gives its decision the order it acts on (``S``:
+    an ``Order``, or ``Order | None`` for the command that creates one), ``decide`` is the
+    decision. ``max_attempts`` bounds the decide-append rounds lost to concurrent writers;
+    each retry waits a random, exponentially growing pause (jitter keeps competing writers from
+    colliding again in lock-step)."""
 
     def __init__(
         self,
         repository: OrderRepository,
+        state: Callable[[LoadedOrder], S],
+        decide: Callable[[S, C], list[Event]],
         *,
         max_attempts: int = MAX_ATTEMPTS,
         max_backoff_s: float = MAX_BACKOFF_S,
     ) -> None:
         self._repository = repository
+        self._state = state
+        self._decide = decide
         self._max_attempts = max_attempts
         self._max_backoff_s = max_backoff_s
 
-    async def __call__(self, command: OrderCommand) -> CommandResult:
+    async def __call__(self, command: C) -> CommandResult:
         """Apply ``command``. Raises OrderNotFound, RuleViolation, VersionMismatch, and
         ConcurrencyError when every attempt lost to a concurrent writer."""
         async for attempt in AsyncRetrying(
@@ -82,17 +119,16 @@ class OrderCommandHandler:
                 return await self._attempt(command)
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _attempt(self, command: OrderCommand) -> CommandResult:
+    async def _attempt(self, command: C) -> CommandResult:
         loaded = await self._repository.load(command.order_id)
         original = _already_applied(loaded, command)
         if original is not None:
             return original
-        if loaded.state is None and not isinstance(command, CreateOrder):
-            raise OrderNotFound(command.order_id)
+        state = self._state(loaded)
         pinned = command.expected_version
         if pinned is not None and pinned != loaded.version:
             raise VersionMismatch(command.order_id, pinned, loaded.version)
-        events = decide(loaded.state, command)
+        events = self._decide(state, command)
         if not events:
             # Only an existing order can decide nothing (creating always records an event).
             assert loaded.version is not None and loaded.position is not None
@@ -110,14 +146,29 @@ class OrderCommandHandler:
         )
 
 
+type OrderCommandBus = MessageBus[OrderCommand, CommandResult]
+
+
 def build_command_bus(
     store: EventStore, *, max_attempts: int = MAX_ATTEMPTS, max_backoff_s: float = MAX_BACKOFF_S
-) -> MessageBus[Command]:
-    """The write side's command bus: one handler registered per order command type."""
-    handler = OrderCommandHandler(
-        OrderRepository(store), max_attempts=max_attempts, max_backoff_s=max_backoff_s
-    )
-    bus: MessageBus[Command] = MessageBus("command")
-    for command_type in ORDER_COMMANDS:
-        bus.register(command_type, handler)
+) -> OrderCommandBus:
+    """The write side's command bus: each order command type with its own handler."""
+    repository = OrderRepository(store)
+
+    def handler[C: OrderCommand, S: Order | None](
+        state: Callable[[LoadedOrder], S], decision: Callable[[S, C], list[Event]]
+    ) -> OrderCommandHandler[C, S]:
+        return OrderCommandHandler(
+            repository, state, decision, max_attempts=max_attempts, max_backoff_s=max_backoff_s
+        )
+
+    bus: OrderCommandBus = MessageBus("command")
+    bus.register(CreateOrder, handler(order_or_none, decide.create_order))
+    bus.register(AddItem, handler(existing_order, decide.add_item))
+    bus.register(RemoveItem, handler(existing_order, decide.remove_item))
+    bus.register(ChangeShippingAddress, handler(existing_order, decide.change_shipping_address))
+    bus.register(PlaceOrder, handler(existing_order, decide.place_order))
+    bus.register(RecordPayment, handler(existing_order, decide.record_payment))
+    bus.register(ShipOrder, handler(existing_order, decide.ship_order))
+    bus.register(CancelOrder, handler(existing_order, decide.cancel_order))
     return bus

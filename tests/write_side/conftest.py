@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.write_side.support import InterferingStore
-from write_side.handlers import OrderCommandHandler
-from write_side.repository import OrderRepository
+from tests.write_side.support import Handle, InterferingStore, handler_over
 
 
 @pytest.fixture
@@ -16,5 +14,5 @@ def store() -> InterferingStore:
 
 
 @pytest.fixture
-def handle(store: InterferingStore) -> OrderCommandHandler:
-    return OrderCommandHandler(OrderRepository(store), max_backoff_s=0.01)
+def handle(store: InterferingStore) -> Handle:
+    return handler_over(store, max_backoff_s=0.01)

@@ -9,10 +9,26 @@ from typing import Any
 from uuid import UUID
 
 from shared.contract.order_events import Address, OrderCreated, order_stream
-from shared.ports.event_store import AppendResult, ExpectedRevision, NewEvent, RecordedEvent
+from shared.ports.event_store import (
+    AppendResult,
+    EventStore,
+    ExpectedRevision,
+    NewEvent,
+    RecordedEvent,
+)
 from tests.fakes.event_store import InMemoryEventStore
-from write_side.commands import AddItem, CreateOrder
-from write_side.handlers import OrderCommandHandler
+from write_side.commands import AddItem, CreateOrder, OrderCommand
+from write_side.handlers import CommandResult, build_command_bus
+
+# Runs any order command the way the app does: through the command bus.
+Handle = Callable[[OrderCommand], Awaitable[CommandResult]]
+
+
+def handler_over(store: EventStore, **retries: Any) -> Handle:
+    """Every order command over ``store``, through the bus the app builds (``retries``:
+    ``max_attempts`` and ``max_backoff_s``)."""
+    return build_command_bus(store, **retries).dispatch
+
 
 ADDRESS = Address(line1="1 Main St", city="Springfield", postal_code="12345", country="US")
 OTHER_ADDRESS = Address(
@@ -72,7 +88,7 @@ async def stored(store: InMemoryEventStore, order_id: UUID) -> list[RecordedEven
     return await store.read_stream(order_stream(order_id))
 
 
-async def new_order(handle: OrderCommandHandler) -> UUID:
+async def new_order(handle: Handle) -> UUID:
     order_id = uuid.uuid4()
     await handle(create(order_id))
     return order_id

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 
 import pytest
 
@@ -14,13 +15,16 @@ from shared.ports.event_store import ConcurrencyError
 from tests.write_side.support import (
     ADDRESS,
     OTHER_ADDRESS,
+    Handle,
     InterferingStore,
     add,
     create,
+    handler_over,
     new_order,
     stored,
 )
 from write_side.commands import (
+    CancelOrder,
     ChangeShippingAddress,
     NewItem,
     OrderCommand,
@@ -31,14 +35,14 @@ from write_side.commands import (
 )
 from write_side.domain.rules import Rule
 from write_side.errors import OrderNotFound, RuleViolation, VersionMismatch
-from write_side.handlers import CommandResult, OrderCommandHandler
+from write_side.handlers import CommandResult
 from write_side.repository import OrderRepository
 
 # --- appends and results ---
 
 
 async def test_result_is_the_revision_and_position_of_the_last_event(
-    store: InterferingStore, handle: OrderCommandHandler
+    store: InterferingStore, handle: Handle
 ) -> None:
     order_id = uuid.uuid4()
     items = [NewItem(sku="A", quantity=1, unit_price=1), NewItem(sku="B", quantity=2, unit_price=3)]
@@ -49,7 +53,7 @@ async def test_result_is_the_revision_and_position_of_the_last_event(
 
 
 async def test_an_order_lives_from_draft_to_shipped(
-    store: InterferingStore, handle: OrderCommandHandler
+    store: InterferingStore, handle: Handle
 ) -> None:
     order_id = uuid.uuid4()
     commands: list[OrderCommand] = [
@@ -73,7 +77,7 @@ async def test_an_order_lives_from_draft_to_shipped(
 
 
 async def test_every_stored_event_carries_its_metadata(
-    store: InterferingStore, handle: OrderCommandHandler
+    store: InterferingStore, handle: Handle
 ) -> None:
     order_id = uuid.uuid4()
     command = create(
@@ -102,7 +106,7 @@ async def test_every_stored_event_carries_its_metadata(
 
 
 async def test_unknown_order_raises_order_not_found(
-    store: InterferingStore, handle: OrderCommandHandler
+    store: InterferingStore, handle: Handle
 ) -> None:
     order_id = uuid.uuid4()
     with pytest.raises(OrderNotFound):
@@ -112,9 +116,30 @@ async def test_unknown_order_raises_order_not_found(
     assert store.append_calls == 0
 
 
-async def test_a_rule_violation_appends_nothing(
-    store: InterferingStore, handle: OrderCommandHandler
+@pytest.mark.parametrize(
+    "command",
+    [
+        add,
+        lambda order_id: RemoveItem(order_id=order_id, sku="A"),
+        lambda order_id: ChangeShippingAddress(order_id=order_id, shipping_address=ADDRESS),
+        lambda order_id: PlaceOrder(order_id=order_id),
+        lambda order_id: RecordPayment(order_id=order_id, amount=1),
+        lambda order_id: ShipOrder(order_id=order_id, carrier="c", tracking_number="t"),
+        lambda order_id: CancelOrder(order_id=order_id, reason="r"),
+    ],
+    ids=["add", "remove", "address", "place", "pay", "ship", "cancel"],
+)
+async def test_every_command_but_create_needs_an_existing_order(
+    store: InterferingStore, handle: Handle, command: Callable[[uuid.UUID], OrderCommand]
 ) -> None:
+    order_id = uuid.uuid4()
+    with pytest.raises(OrderNotFound) as caught:
+        await handle(command(order_id))
+    assert caught.value.order_id == order_id
+    assert store.append_calls == 0
+
+
+async def test_a_rule_violation_appends_nothing(store: InterferingStore, handle: Handle) -> None:
     order_id = await new_order(handle)
     with pytest.raises(RuleViolation) as caught:
         await handle(PlaceOrder(order_id=order_id))
@@ -125,7 +150,7 @@ async def test_a_rule_violation_appends_nothing(
 
 
 async def test_creating_an_existing_order_is_a_rule_violation(
-    handle: OrderCommandHandler,
+    handle: Handle,
 ) -> None:
     order_id = await new_order(handle)
     with pytest.raises(RuleViolation) as caught:
@@ -134,7 +159,7 @@ async def test_creating_an_existing_order_is_a_rule_violation(
 
 
 async def test_a_command_that_decides_nothing_returns_the_current_version(
-    store: InterferingStore, handle: OrderCommandHandler
+    store: InterferingStore, handle: Handle
 ) -> None:
     order_id = await new_order(handle)
     latest = await handle(add(order_id))
@@ -145,7 +170,7 @@ async def test_a_command_that_decides_nothing_returns_the_current_version(
 
 
 async def test_store_outage_propagates_without_writing(
-    store: InterferingStore, handle: OrderCommandHandler
+    store: InterferingStore, handle: Handle
 ) -> None:
     order_id = await new_order(handle)
     store.unavailable = True
@@ -159,7 +184,7 @@ async def test_store_outage_propagates_without_writing(
 
 
 async def test_a_conflict_re_runs_the_decision_on_fresh_state(
-    store: InterferingStore, handle: OrderCommandHandler
+    store: InterferingStore, handle: Handle
 ) -> None:
     order_id = await new_order(handle)
     store.before_append.append(lambda: handle(add(order_id, "A", 2)))
@@ -172,7 +197,7 @@ async def test_a_conflict_re_runs_the_decision_on_fresh_state(
 
 
 async def test_the_re_run_decision_sees_the_rules_on_fresh_state(
-    store: InterferingStore, handle: OrderCommandHandler
+    store: InterferingStore, handle: Handle
 ) -> None:
     order_id = await new_order(handle)
     store.before_append.append(lambda: handle(add(order_id, "A", 600)))
@@ -184,7 +209,7 @@ async def test_the_re_run_decision_sees_the_rules_on_fresh_state(
 
 
 async def test_concurrent_adds_all_succeed_and_quantities_sum(
-    store: InterferingStore, handle: OrderCommandHandler
+    store: InterferingStore, handle: Handle
 ) -> None:
     order_id = await new_order(handle)
     calls = store.append_calls
@@ -198,9 +223,9 @@ async def test_concurrent_adds_all_succeed_and_quantities_sum(
 
 
 async def test_conflicts_give_up_after_the_attempt_budget(store: InterferingStore) -> None:
-    handle = OrderCommandHandler(OrderRepository(store), max_attempts=3, max_backoff_s=0)
+    handle = handler_over(store, max_attempts=3, max_backoff_s=0)
     order_id = await new_order(handle)
-    rival = OrderCommandHandler(OrderRepository(store))
+    rival = handler_over(store)
     store.before_append.extend(lambda: rival(add(order_id, "B")) for _ in range(3))
     with pytest.raises(ConcurrencyError):
         await handle(add(order_id, "A"))
@@ -210,14 +235,14 @@ async def test_conflicts_give_up_after_the_attempt_budget(store: InterferingStor
 # --- If-Match ---
 
 
-async def test_matching_expected_version_applies(handle: OrderCommandHandler) -> None:
+async def test_matching_expected_version_applies(handle: Handle) -> None:
     order_id = await new_order(handle)
     result = await handle(add(order_id, expected_version=0))
     assert result.version == 1
 
 
 async def test_stale_expected_version_raises_version_mismatch(
-    store: InterferingStore, handle: OrderCommandHandler
+    store: InterferingStore, handle: Handle
 ) -> None:
     order_id = await new_order(handle)
     await handle(add(order_id))
@@ -229,7 +254,7 @@ async def test_stale_expected_version_raises_version_mismatch(
 
 
 async def test_a_conflict_at_append_time_is_a_version_mismatch_not_a_retry(
-    store: InterferingStore, handle: OrderCommandHandler
+    store: InterferingStore, handle: Handle
 ) -> None:
     order_id = await new_order(handle)
     store.before_append.append(lambda: handle(add(order_id, "B")))
@@ -240,7 +265,7 @@ async def test_a_conflict_at_append_time_is_a_version_mismatch_not_a_retry(
 
 
 async def test_concurrent_commands_with_one_expected_version_exactly_one_wins(
-    store: InterferingStore, handle: OrderCommandHandler
+    store: InterferingStore, handle: Handle
 ) -> None:
     order_id = await new_order(handle)
     outcomes = await asyncio.gather(

@@ -10,6 +10,7 @@ import uuid
 import pytest
 
 from tests.write_side.support import (
+    Handle,
     InterferingStore,
     add,
     create,
@@ -24,14 +25,14 @@ from write_side.commands import (
 )
 from write_side.domain.rules import Rule
 from write_side.errors import IdempotencyKeyReused
-from write_side.handlers import CommandResult, OrderCommandHandler
+from write_side.handlers import CommandResult
 from write_side.repository import event_ids
 
 # --- idempotency ---
 
 
 async def test_a_repeated_request_returns_the_original_result_and_appends_nothing(
-    store: InterferingStore, handle: OrderCommandHandler
+    store: InterferingStore, handle: Handle
 ) -> None:
     order_id = await new_order(handle)
     first = await handle(add(order_id, "A", 2, idempotency_key="k"))
@@ -46,7 +47,7 @@ async def test_a_repeated_request_returns_the_original_result_and_appends_nothin
 
 
 async def test_concurrent_repeats_append_exactly_once(
-    store: InterferingStore, handle: OrderCommandHandler
+    store: InterferingStore, handle: Handle
 ) -> None:
     order_id = await new_order(handle)
     results = await asyncio.gather(
@@ -59,7 +60,7 @@ async def test_concurrent_repeats_append_exactly_once(
 
 
 async def test_identical_appends_are_absorbed_by_the_store(
-    store: InterferingStore, handle: OrderCommandHandler
+    store: InterferingStore, handle: Handle
 ) -> None:
     """Both deliveries load before either appends, so only the deterministic event ids (not the
     metadata check) can keep the second from writing."""
@@ -75,7 +76,7 @@ async def test_identical_appends_are_absorbed_by_the_store(
 
 
 async def test_create_with_one_key_yields_one_order_sequentially_and_concurrently(
-    store: InterferingStore, handle: OrderCommandHandler
+    store: InterferingStore, handle: Handle
 ) -> None:
     key = f"create-{uuid.uuid4()}"
     items = [NewItem(sku="A", quantity=1, unit_price=1)]
@@ -92,7 +93,7 @@ async def test_create_with_one_key_yields_one_order_sequentially_and_concurrentl
 
 
 async def test_a_key_reused_for_a_different_request_is_refused(
-    store: InterferingStore, handle: OrderCommandHandler
+    store: InterferingStore, handle: Handle
 ) -> None:
     order_id = await new_order(handle)
     await handle(add(order_id, "A", 1, idempotency_key="k"))
@@ -105,7 +106,7 @@ async def test_a_key_reused_for_a_different_request_is_refused(
 
 
 async def test_concurrent_different_requests_under_one_key_apply_once(
-    store: InterferingStore, handle: OrderCommandHandler
+    store: InterferingStore, handle: Handle
 ) -> None:
     order_id = await new_order(handle)
     outcomes = await asyncio.gather(
@@ -119,7 +120,7 @@ async def test_concurrent_different_requests_under_one_key_apply_once(
 
 
 async def test_a_create_key_reused_by_another_customer_is_refused(
-    handle: OrderCommandHandler,
+    handle: Handle,
 ) -> None:
     key = f"create-{uuid.uuid4()}"
     order_id = order_id_for_idempotency_key(key)
@@ -128,9 +129,7 @@ async def test_a_create_key_reused_by_another_customer_is_refused(
         await handle(create(order_id, customer_id="customer-2", idempotency_key=key))
 
 
-async def test_keyed_event_ids_are_deterministic(
-    store: InterferingStore, handle: OrderCommandHandler
-) -> None:
+async def test_keyed_event_ids_are_deterministic(store: InterferingStore, handle: Handle) -> None:
     order_id = await new_order(handle)
     command = add(order_id, idempotency_key="k")
     await handle(command)

@@ -15,7 +15,7 @@ from shared.contract.order_events import order_stream
 from shared.contract.versioned_events import EventMetadata
 from shared.ports.event_store import NO_STREAM, EventStore, NewEvent
 from tests.fakes.event_store import InMemoryEventStore
-from tests.write_side.support import ADDRESS
+from tests.write_side.support import ADDRESS, Handle, handler_over
 from write_side.commands import (
     AddItem,
     CreateOrder,
@@ -24,7 +24,7 @@ from write_side.commands import (
     order_id_for_idempotency_key,
 )
 from write_side.errors import VersionMismatch
-from write_side.handlers import CommandResult, OrderCommandHandler
+from write_side.handlers import CommandResult
 from write_side.repository import OrderRepository
 
 CONCURRENCY = 20
@@ -50,13 +50,11 @@ def add(order_id: UUID, quantity: int = 1, **extra: object) -> AddItem:
 
 class OrderRepositoryContract:
     @pytest.fixture
-    def handle(self, store: EventStore) -> OrderCommandHandler:
+    def handle(self, store: EventStore) -> Handle:
         # The production retry budget: it must let CONCURRENCY writers on one order through.
-        return OrderCommandHandler(OrderRepository(store))
+        return handler_over(store)
 
-    async def test_results_match_the_stored_stream(
-        self, store: EventStore, handle: OrderCommandHandler
-    ) -> None:
+    async def test_results_match_the_stored_stream(self, store: EventStore, handle: Handle) -> None:
         order_id = uuid.uuid4()
         created = await handle(create(order_id))
         placed = await handle(PlaceOrder(order_id=order_id))
@@ -70,7 +68,7 @@ class OrderRepositoryContract:
             assert metadata.command_id is not None and metadata.occurred_at is not None
 
     async def test_concurrent_adds_all_succeed_and_sum(
-        self, store: EventStore, handle: OrderCommandHandler
+        self, store: EventStore, handle: Handle
     ) -> None:
         order_id = uuid.uuid4()
         await handle(create(order_id))
@@ -82,7 +80,7 @@ class OrderRepositoryContract:
         assert line is not None and line.quantity == 1 + 2 * CONCURRENCY
 
     async def test_one_expected_version_lets_exactly_one_through(
-        self, store: EventStore, handle: OrderCommandHandler
+        self, store: EventStore, handle: Handle
     ) -> None:
         order_id = uuid.uuid4()
         await handle(create(order_id))
@@ -95,7 +93,7 @@ class OrderRepositoryContract:
         assert len(await store.read_stream(order_stream(order_id))) == 3
 
     async def test_concurrent_repeats_of_a_keyed_request_append_once(
-        self, store: EventStore, handle: OrderCommandHandler
+        self, store: EventStore, handle: Handle
     ) -> None:
         key = f"key-{uuid.uuid4()}"
         order_id = order_id_for_idempotency_key(key)

@@ -30,10 +30,9 @@ from write_side.commands import (
     RemoveItem,
     ShipOrder,
 )
-from write_side.domain.decide import decide
 from write_side.domain.errors import RuleViolation
 from write_side.domain.order import fold
-from write_side.domain.rules import MAX_LINES, MAX_UNIT_PRICE, Rule
+from write_side.domain.rules import MAX_LINES, MAX_QUANTITY, MAX_UNIT_PRICE, Rule
 
 VIOLATIONS: list[tuple[str, list[Event], OrderCommand, Rule]] = [
     ("create twice", CREATED, create(), Rule.ORDER_ALREADY_EXISTS),
@@ -62,7 +61,7 @@ VIOLATIONS: list[tuple[str, list[Event], OrderCommand, Rule]] = [
     ("blank sku", CREATED, add(sku=" "), Rule.SKU_REQUIRED),
     ("quantity 0", CREATED, add(quantity=0), Rule.QUANTITY_OUT_OF_RANGE),
     ("quantity negative", CREATED, add(quantity=-1), Rule.QUANTITY_OUT_OF_RANGE),
-    ("quantity 1001", CREATED, add(quantity=1001), Rule.QUANTITY_OUT_OF_RANGE),
+    ("quantity over the cap", CREATED, add(quantity=MAX_QUANTITY + 1), Rule.QUANTITY_OUT_OF_RANGE),
     ("negative price", CREATED, add(unit_price=-1), Rule.UNIT_PRICE_OUT_OF_RANGE),
     (
         "price over the cap",
@@ -115,7 +114,7 @@ def test_violation_names_the_rule_and_decides_nothing(
 ) -> None:
     before = fold(given)
     with pytest.raises(RuleViolation) as caught:
-        decide(before, command)
+        when(given, command)
     assert caught.value.rule == rule
     assert caught.value.message
     assert rule in str(caught.value)

@@ -14,9 +14,9 @@ from shared.contract.order_events import (
 from shared.contract.versioned_events import EventMetadata
 from shared.ports.event_store import NO_STREAM, NewEvent
 from tests.fakes.event_store import InMemoryEventStore
+from tests.write_side.support import handler_over
 from write_side.commands import AddItem
 from write_side.domain.order import fold
-from write_side.handlers import OrderCommandHandler
 from write_side.repository import OrderRepository
 
 V1_ADDRESS = "1 Main St, Flat 2, 12345 Springfield, us"
@@ -66,7 +66,7 @@ async def test_commands_work_on_an_order_created_in_v1() -> None:
     store = InMemoryEventStore()
     order_id = uuid.uuid4()
     await store.append(order_stream(order_id), NO_STREAM, [v1_created(order_id)])
-    handle = OrderCommandHandler(OrderRepository(store))
+    handle = handler_over(store)
     result = await handle(AddItem(order_id=order_id, sku="A", quantity=1, unit_price=1))
     assert result.version == 1
     stored = await store.read_stream(order_stream(order_id))

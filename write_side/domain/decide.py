@@ -1,4 +1,10 @@
-"""Decisions: given an order's state and a command, the events it causes or a RuleViolation.
+"""Decisions: one function per command, from an order's state and the command to the events it
+causes or a RuleViolation.
+
+``create_order`` takes ``None`` for an order that does not exist yet; every other decision acts
+on an existing order (the command handler loads it, and answers ``OrderNotFound`` for a missing
+one before any decision runs). The command bus picks the decision by the command's type: there
+is no second dispatch here.
 
 Pure: no I/O and no clock (a command's time travels in its metadata, not in the events). Every
 rule is checked before any event is returned, so a violation changes nothing.
@@ -22,40 +28,15 @@ from write_side.commands import (
     CancelOrder,
     ChangeShippingAddress,
     CreateOrder,
-    OrderCommand,
     PlaceOrder,
     RecordPayment,
     RemoveItem,
     ShipOrder,
 )
 from write_side.domain.currencies import is_order_currency
-from write_side.domain.errors import OrderNotFound, RuleViolation
+from write_side.domain.errors import RuleViolation
 from write_side.domain.order import Order, evolve
 from write_side.domain.rules import MAX_LINES, MAX_QUANTITY, MAX_UNIT_PRICE, Rule
-
-
-def decide(state: Order | None, command: OrderCommand) -> list[Event]:
-    """The events ``command`` causes on ``state`` (``None``: the order does not exist yet)."""
-    if isinstance(command, CreateOrder):
-        return create_order(state, command)
-    if state is None:
-        raise OrderNotFound(command.order_id)
-    match command:
-        case AddItem():
-            return [item_added(state, command.sku, command.quantity, command.unit_price)]
-        case RemoveItem():
-            return remove_item(state, command)
-        case ChangeShippingAddress():
-            return change_shipping_address(state, command)
-        case PlaceOrder():
-            return place_order(state)
-        case RecordPayment():
-            return record_payment(state, command)
-        case ShipOrder():
-            return ship_order(state, command)
-        case CancelOrder():
-            return cancel_order(state, command)
-    raise TypeError(f"no decision for {type(command).__name__}")
 
 
 def create_order(state: Order | None, command: CreateOrder) -> list[Event]:
@@ -90,6 +71,10 @@ def _require_draft(state: Order, action: str) -> None:
         raise RuleViolation(
             Rule.ORDER_NOT_DRAFT, f"cannot {action}: the order is {state.status}, not draft"
         )
+
+
+def add_item(state: Order, command: AddItem) -> list[Event]:
+    return [item_added(state, command.sku, command.quantity, command.unit_price)]
 
 
 def item_added(state: Order, sku: str, quantity: int, unit_price: int) -> ItemAdded:
@@ -145,7 +130,9 @@ def change_shipping_address(state: Order, command: ChangeShippingAddress) -> lis
     ]
 
 
-def place_order(state: Order) -> list[Event]:
+def place_order(state: Order, command: PlaceOrder) -> list[Event]:
+    """Fixes the lines and the total. (The command carries nothing to decide on; it is taken
+    so that every decision has the same shape.)"""
     _require_draft(state, "place the order")
     if not state.lines:
         raise RuleViolation(Rule.PLACE_REQUIRES_ITEMS, "an order needs at least one item")

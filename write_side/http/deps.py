@@ -12,9 +12,8 @@ from typing import Annotated, Any, cast
 
 from fastapi import Depends, Header, Request
 
-from shared.messaging.bus import MessageBus
-from shared.messaging.messages import Command
 from shared.process.logging_setup import correlation_id as current_correlation_id
+from write_side.handlers import OrderCommandBus
 from write_side.http.preconditions import (
     IDEMPOTENCY_KEY_FORMAT,
     IDEMPOTENCY_KEY_RULE,
@@ -24,8 +23,8 @@ from write_side.http.preconditions import (
 )
 
 
-async def get_command_bus(request: Request) -> MessageBus[Command]:
-    return cast(MessageBus[Command], request.app.state.command_bus)
+async def get_command_bus(request: Request) -> OrderCommandBus:
+    return cast(OrderCommandBus, request.app.state.command_bus)
 
 
 async def get_correlation_id() -> str:
@@ -69,7 +68,7 @@ async def get_expected_version(
     return expected_version_from_if_match(request.headers.getlist("If-Match"))
 
 
-CommandBus = Annotated[MessageBus[Command], Depends(get_command_bus)]
+CommandBus = Annotated[OrderCommandBus, Depends(get_command_bus)]
 CorrelationId = Annotated[str, Depends(get_correlation_id)]
 IdempotencyKey = Annotated[str | None, Depends(get_idempotency_key)]
 ExpectedVersion = Annotated[int | None, Depends(get_expected_version)]

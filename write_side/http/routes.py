@@ -26,7 +26,6 @@ from write_side.commands import (
     ShipOrder,
     order_id_for_idempotency_key,
 )
-from write_side.handlers import CommandResult
 from write_side.http.deps import CommandBus, Context, CorrelationId, IdempotencyKey
 from write_side.http.docs import SUCCESS_HEADERS, problem_responses
 from write_side.http.models import (
@@ -49,7 +48,7 @@ _OK: dict[int | str, dict[str, Any]] = {200: {"headers": SUCCESS_HEADERS}}
 
 
 async def _send(bus: CommandBus, command: OrderCommand, response: Response) -> CommandAccepted:
-    result: CommandResult = await bus.dispatch(command)
+    result = await bus.dispatch(command)
     response.headers["ETag"] = f'"{result.version}"'
     response.headers["X-Consistency-Token"] = str(result.position)
     return CommandAccepted(
