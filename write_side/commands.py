@@ -1,9 +1,12 @@
 """The write side's commands: what a client may ask an order to do.
 
-Commands check shape only (types, lengths). The business rules (quantity range, prices,
-currency, order status, ...) belong to the domain, so breaking one is a ``RuleViolation`` naming
-the rule, not a validation error. Amounts are strict integers in minor units: ``"5"`` or ``5.0``
-are rejected rather than coerced.
+Commands check shape: types, string lengths, how many items (bounds from
+``write_side.domain.limits``). Ranges of values (quantity, unit price) and every state-dependent
+rule (currency, order status, exact payment, ...) are domain rules, so a command that breaks one
+raises a ``RuleViolation`` naming the rule, not a validation error. Over HTTP a value out of
+range never gets this far: the request models hold quantities, prices and payments to the
+same limits and answer 422 first; the rules answer callers that build commands themselves.
+Amounts are strict integers in minor units: ``"5"`` or ``5.0`` are rejected, not coerced.
 
 Every command may carry the client's concurrency and idempotency intent:
 ``expected_version`` (from ``If-Match``) pins the stream revision the client last saw;
@@ -20,11 +23,16 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contract.order_events import Address
 from shared.messaging.messages import Command
+from write_side.domain import limits
 
-Sku = Annotated[str, Field(max_length=64)]
+Sku = Annotated[str, Field(max_length=limits.MAX_SKU_LENGTH)]
 Quantity = Annotated[int, Field(strict=True)]
 MinorUnits = Annotated[int, Field(strict=True)]
-Text = Annotated[str, Field(min_length=1, max_length=200)]
+# Lengths of the identifiers a request carries besides its content (the HTTP API holds the
+# Idempotency-Key header to these too).
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+MAX_TRACE_ID_LENGTH = 255
+
 
 # Fixed namespace: order ids derived from idempotency keys must never change between releases.
 _CREATE_ORDER_NAMESPACE = UUID("5b0f6c1e-3f57-4c0e-9a43-8f1d2e7a6c10")
@@ -51,16 +59,20 @@ class OrderCommand(Command):
 
     order_id: UUID
     expected_version: int | None = Field(default=None, ge=0)
-    idempotency_key: str | None = Field(default=None, min_length=1, max_length=255)
-    correlation_id: str | None = Field(default=None, max_length=255)
-    causation_id: str | None = Field(default=None, max_length=255)
+    idempotency_key: str | None = Field(
+        default=None, min_length=1, max_length=MAX_IDEMPOTENCY_KEY_LENGTH
+    )
+    correlation_id: str | None = Field(default=None, max_length=MAX_TRACE_ID_LENGTH)
+    causation_id: str | None = Field(default=None, max_length=MAX_TRACE_ID_LENGTH)
 
 
 class CreateOrder(OrderCommand):
-    customer_id: Annotated[str, Field(max_length=100)]
+    customer_id: Annotated[str, Field(max_length=limits.MAX_CUSTOMER_ID_LENGTH)]
     currency: Annotated[str, Field(max_length=3)]
     shipping_address: Address
-    items: Annotated[list[NewItem], Field(max_length=200)] = Field(default_factory=list)
+    items: Annotated[list[NewItem], Field(max_length=limits.MAX_ITEMS_ON_CREATE)] = Field(
+        default_factory=list
+    )
 
 
 class AddItem(OrderCommand):
@@ -86,9 +98,11 @@ class RecordPayment(OrderCommand):
 
 
 class ShipOrder(OrderCommand):
-    carrier: Text
-    tracking_number: Text
+    carrier: Annotated[str, Field(min_length=1, max_length=limits.MAX_CARRIER_LENGTH)]
+    tracking_number: Annotated[
+        str, Field(min_length=1, max_length=limits.MAX_TRACKING_NUMBER_LENGTH)
+    ]
 
 
 class CancelOrder(OrderCommand):
-    reason: Text
+    reason: Annotated[str, Field(min_length=1, max_length=limits.MAX_CANCEL_REASON_LENGTH)]

@@ -166,3 +166,30 @@ async def test_an_order_of_free_items_is_paid_with_zero_and_shipped(
     assert_accepted(shipped, order_id)
     types = [event.type for event in await stream_of(event_store, order_id)]
     assert types[-2:] == ["PaymentReceived", "OrderShipped"]
+
+
+async def test_the_largest_order_the_api_documents_is_paid_and_shipped(
+    client: httpx.AsyncClient, event_store: EventStore
+) -> None:
+    """As many items as the OpenAPI document allows, each at its largest quantity and price:
+    the total is still a payment the document allows."""
+    schemas = (await client.get("/openapi.json")).json()["components"]["schemas"]
+    item = schemas["NewItemBody"]["properties"]
+    count = schemas["CreateOrderBody"]["properties"]["items"]["maxItems"]
+    quantity, price = int(item["quantity"]["maximum"]), int(item["unit_price"]["maximum"])
+    items = [{"sku": f"BIG-{n}", "quantity": quantity, "unit_price": price} for n in range(count)]
+    total = count * quantity * price
+    assert total <= schemas["RecordPaymentBody"]["properties"]["amount"]["maximum"]
+
+    order_id = (await create(client, items=items))["order_id"]
+    assert_accepted(await client.post(f"/orders/{order_id}/place"), order_id)
+    paid = await client.post(f"/orders/{order_id}/payments", json={"amount": total})
+    assert_accepted(paid, order_id)
+    shipped = await client.post(
+        f"/orders/{order_id}/ship", json={"carrier": "DHL", "tracking_number": "BIG1"}
+    )
+    assert_accepted(shipped, order_id)
+
+    events = await stream_of(event_store, order_id)
+    assert data(events[-3])["total"] == total
+    assert data(events[-2])["amount"] == total

@@ -38,8 +38,8 @@ from write_side.commands import (
     ShipOrder,
 )
 from write_side.domain.decide import add_item, create_order
+from write_side.domain.limits import MAX_LINES, MAX_QUANTITY, MAX_UNIT_PRICE
 from write_side.domain.order import CorruptOrderStream, Order, evolve, fold
-from write_side.domain.rules import MAX_LINES, MAX_QUANTITY, MAX_UNIT_PRICE
 
 # --- create ---
 

@@ -31,8 +31,9 @@ from write_side.commands import (
     ShipOrder,
 )
 from write_side.domain.errors import RuleViolation
+from write_side.domain.limits import MAX_LINES, MAX_QUANTITY, MAX_UNIT_PRICE, MIN_QUANTITY
 from write_side.domain.order import fold
-from write_side.domain.rules import MAX_LINES, MAX_QUANTITY, MAX_UNIT_PRICE, Rule
+from write_side.domain.rules import Rule
 
 VIOLATIONS: list[tuple[str, list[Event], OrderCommand, Rule]] = [
     ("create twice", CREATED, create(), Rule.ORDER_ALREADY_EXISTS),
@@ -59,7 +60,7 @@ VIOLATIONS: list[tuple[str, list[Event], OrderCommand, Rule]] = [
         Rule.UNIT_PRICE_MISMATCH,
     ),
     ("blank sku", CREATED, add(sku=" "), Rule.SKU_REQUIRED),
-    ("quantity 0", CREATED, add(quantity=0), Rule.QUANTITY_OUT_OF_RANGE),
+    ("quantity 0", CREATED, add(quantity=MIN_QUANTITY - 1), Rule.QUANTITY_OUT_OF_RANGE),
     ("quantity negative", CREATED, add(quantity=-1), Rule.QUANTITY_OUT_OF_RANGE),
     ("quantity over the cap", CREATED, add(quantity=MAX_QUANTITY + 1), Rule.QUANTITY_OUT_OF_RANGE),
     ("negative price", CREATED, add(unit_price=-1), Rule.UNIT_PRICE_OUT_OF_RANGE),

@@ -35,8 +35,15 @@ from write_side.commands import (
 )
 from write_side.domain.currencies import is_order_currency
 from write_side.domain.errors import RuleViolation
+from write_side.domain.limits import (
+    MAX_LINES,
+    MAX_QUANTITY,
+    MAX_UNIT_PRICE,
+    MIN_QUANTITY,
+    MIN_UNIT_PRICE,
+)
 from write_side.domain.order import Order, evolve
-from write_side.domain.rules import MAX_LINES, MAX_QUANTITY, MAX_UNIT_PRICE, Rule
+from write_side.domain.rules import Rule
 
 
 def create_order(state: Order | None, command: CreateOrder) -> list[Event]:
@@ -78,19 +85,22 @@ def add_item(state: Order, command: AddItem) -> list[Event]:
 
 
 def item_added(state: Order, sku: str, quantity: int, unit_price: int) -> ItemAdded:
-    """Adding a SKU already on the order raises its quantity; its unit price must match."""
+    """Adding a SKU already on the order raises its quantity; its unit price must match.
+    Quantity and unit price are held to ``limits`` here too: over HTTP the request models
+    refuse an out-of-range value first (422), but commands built in-process reach this."""
     _require_draft(state, "change items")
     if not sku.strip():
         raise RuleViolation(Rule.SKU_REQUIRED, "an item needs a SKU")
-    if not 1 <= quantity <= MAX_QUANTITY:
+    if not MIN_QUANTITY <= quantity <= MAX_QUANTITY:
         raise RuleViolation(
             Rule.QUANTITY_OUT_OF_RANGE,
-            f"quantity must be between 1 and {MAX_QUANTITY}, got {quantity}",
+            f"quantity must be between {MIN_QUANTITY} and {MAX_QUANTITY}, got {quantity}",
         )
-    if not 0 <= unit_price <= MAX_UNIT_PRICE:
+    if not MIN_UNIT_PRICE <= unit_price <= MAX_UNIT_PRICE:
         raise RuleViolation(
             Rule.UNIT_PRICE_OUT_OF_RANGE,
-            f"unit price must be between 0 and {MAX_UNIT_PRICE} minor units, got {unit_price}",
+            f"unit price must be between {MIN_UNIT_PRICE} and {MAX_UNIT_PRICE} minor units, "
+            f"got {unit_price}",
         )
     existing = state.line(sku)
     if existing is None:

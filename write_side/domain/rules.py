@@ -1,4 +1,4 @@
-"""The orders rules: their stable names and the limits they enforce.
+"""The orders rules' stable names (the limits some of them enforce are in ``limits``).
 
 Each rule has a snake_case name that clients may match on (the API puts it in the problem
 details); renaming one is a breaking change.
@@ -7,12 +7,6 @@ details); renaming one is a breaking change.
 from __future__ import annotations
 
 from enum import StrEnum
-
-MAX_QUANTITY = 1000
-# Caps keep every total within a signed 64-bit integer (MongoDB, JSON consumers):
-# 100 lines x 1000 units x 10^12 minor units = 10^17.
-MAX_UNIT_PRICE = 10**12
-MAX_LINES = 100
 
 
 class Rule(StrEnum):

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from shared.web.problem_details import ProblemError
+from write_side.commands import MAX_IDEMPOTENCY_KEY_LENGTH
 
 # One list element: optional weak prefix and a quoted opaque tag, then a comma or the end.
 # Empty elements are allowed by the list syntax of RFC 9110 §5.6.1.
@@ -45,7 +46,9 @@ IF_MATCH_FORMAT: dict[str, Any] = {
     "maxLength": _VERSION_DIGITS + 2,
 }
 
-_KEY_LENGTH = (16, 255)
+# At least 16 characters: keys name orders globally, so they must be random enough; at most what
+# a command carries.
+_KEY_LENGTH = (16, MAX_IDEMPOTENCY_KEY_LENGTH)
 _KEY_CHARACTERS = "A-Za-z0-9._:~+/=-"
 IDEMPOTENCY_KEY = re.compile(rf"[{_KEY_CHARACTERS}]{{{_KEY_LENGTH[0]},{_KEY_LENGTH[1]}}}")
 IDEMPOTENCY_KEY_FORMAT: dict[str, Any] = {

@@ -1,7 +1,8 @@
 """The command API: one route per command, each a thin translation of HTTP into a command.
 
-Routes hold no error handling (``write_side.http.errors`` maps errors once) and no rules (the
-handlers enforce them). Every success answers ``{order_id, version, position}`` with
+Routes hold no error handling (``write_side.http.errors`` maps errors once), no rules (the
+handlers enforce them) and no field mapping (each request body makes its own command, in
+``models``). Every success answers ``{order_id, version, position}`` with
 ``ETag: "<version>"`` and ``X-Consistency-Token: <position>``.
 """
 
@@ -14,16 +15,9 @@ from uuid import UUID
 from fastapi import APIRouter, Path, Response, status
 
 from write_side.commands import (
-    AddItem,
-    CancelOrder,
-    ChangeShippingAddress,
-    CreateOrder,
-    NewItem,
     OrderCommand,
     PlaceOrder,
-    RecordPayment,
     RemoveItem,
-    ShipOrder,
     order_id_for_idempotency_key,
 )
 from write_side.http.deps import CommandBus, Context, CorrelationId, IdempotencyKey
@@ -73,15 +67,7 @@ async def create_order(
 ) -> CommandAccepted:
     """Create a draft order (with an Idempotency-Key the order id derives from the key)."""
     order_id = order_id_for_idempotency_key(idempotency_key) if idempotency_key else uuid.uuid4()
-    command = CreateOrder(
-        order_id=order_id,
-        customer_id=body.customer_id,
-        currency=body.currency,
-        shipping_address=body.shipping_address,
-        items=[NewItem(**item.model_dump()) for item in body.items],
-        idempotency_key=idempotency_key,
-        correlation_id=correlation,
-    )
+    command = body.command(order_id, idempotency_key=idempotency_key, correlation_id=correlation)
     accepted = await _send(bus, command, response)
     response.headers["Location"] = f"/orders/{accepted.order_id}"
     return accepted
@@ -92,9 +78,7 @@ async def add_item(
     order_id: OrderId, body: AddItemBody, response: Response, bus: CommandBus, context: Context
 ) -> CommandAccepted:
     """Add units of a SKU to a draft order (an SKU already on it gets the quantity added)."""
-    return await _send(
-        bus, AddItem(order_id=order_id, **body.model_dump(), **context.fields()), response
-    )
+    return await _send(bus, body.command(order_id, **context.fields()), response)
 
 
 @router.delete("/orders/{order_id}/items/{sku}", responses={**_OK, **_ON_ORDER})
@@ -114,10 +98,7 @@ async def change_shipping_address(
     context: Context,
 ) -> CommandAccepted:
     """Replace the shipping address of a draft order."""
-    command = ChangeShippingAddress(
-        order_id=order_id, shipping_address=body.shipping_address, **context.fields()
-    )
-    return await _send(bus, command, response)
+    return await _send(bus, body.command(order_id, **context.fields()), response)
 
 
 @router.post("/orders/{order_id}/place", responses={**_OK, **_ON_ORDER})
@@ -137,8 +118,7 @@ async def record_payment(
     context: Context,
 ) -> CommandAccepted:
     """Record the payment of a placed order (exactly the outstanding amount)."""
-    command = RecordPayment(order_id=order_id, amount=body.amount, **context.fields())
-    return await _send(bus, command, response)
+    return await _send(bus, body.command(order_id, **context.fields()), response)
 
 
 @router.post("/orders/{order_id}/ship", responses={**_OK, **_ON_ORDER})
@@ -146,8 +126,7 @@ async def ship_order(
     order_id: OrderId, body: ShipOrderBody, response: Response, bus: CommandBus, context: Context
 ) -> CommandAccepted:
     """Ship a paid order with the carrier's tracking number."""
-    command = ShipOrder(order_id=order_id, **body.model_dump(), **context.fields())
-    return await _send(bus, command, response)
+    return await _send(bus, body.command(order_id, **context.fields()), response)
 
 
 @router.post("/orders/{order_id}/cancel", responses={**_OK, **_ON_ORDER})
@@ -155,5 +134,4 @@ async def cancel_order(
     order_id: OrderId, body: CancelOrderBody, response: Response, bus: CommandBus, context: Context
 ) -> CommandAccepted:
     """Cancel an order that has not shipped (a paid one records the refund due)."""
-    command = CancelOrder(order_id=order_id, reason=body.reason, **context.fields())
-    return await _send(bus, command, response)
+    return await _send(bus, body.command(order_id, **context.fields()), response)
