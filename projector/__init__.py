@@ -3,6 +3,8 @@
 - ``projection`` / ``projections/``: what a read model computes (pure code, event -> writes).
 - ``runner``: one filtered catch-up subscription, batches (``batching``), planning and bulk
   writes (``dispatch``, ``failures``), checkpoints (``checkpoint_store``), outage retries.
+- ``lifecycle``: a projection version's states, the transitions between them and who may
+  make each (the daemon, a rebuild, an operator); the only place that decides a state.
 - ``daemon``: feeds the active version of every projection (``projector run``).
 - ``rebuild``: builds a new version next to the live one and switches (``version_registry``).
 - ``status``, ``dead_letters``: what operators (CLI, HTTP admin API) see and do.

@@ -10,27 +10,25 @@ rebuilder for the version it is building, an operator command for a failed versi
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from projector.lifecycle import (
+    FEEDING_FROM_SCRATCH,
+    Actor,
+    Standing,
+    State,
+    Trigger,
+    stored_standing,
+    transition,
+)
 from projector.projection import Projection
 from shared.contract.read_models import CHECKPOINTS, collection_name
 from shared.ports.document_store import DocumentStore, UpdateOne
-
-State = Literal[
-    "not_started",
-    "catching_up",
-    "live",
-    "rebuilding",
-    "failed",
-    "failing",
-    "store_unavailable",
-    "stopped",
-]
 
 
 class FailedEvent(BaseModel):
@@ -53,11 +51,21 @@ class CheckpointRecord:
     """A checkpoint document as read back."""
 
     position: int
-    state: State
+    standing: Standing
     last_event_at: datetime | None
     updated_at: datetime | None
-    failure: FailedEvent | None
-    reason: str | None
+
+    @property
+    def state(self) -> State:
+        return self.standing.state
+
+    @property
+    def failure(self) -> FailedEvent | None:
+        return self.standing.failure
+
+    @property
+    def reason(self) -> str | None:
+        return self.standing.reason
 
 
 def as_utc(value: object) -> datetime | None:
@@ -70,29 +78,31 @@ def as_utc(value: object) -> datetime | None:
 def parse_checkpoint(document: dict[str, Any]) -> CheckpointRecord:
     error = document.get("error")
     failure = FailedEvent.model_validate(error) if isinstance(error, dict) else None
+    reason = error if isinstance(error, str) else None
     return CheckpointRecord(
         position=int(document.get("position") or 0),
-        state=document.get("state") or "catching_up",
+        standing=stored_standing(document.get("state"), failure, reason),
         last_event_at=as_utc(document.get("last_event_at")),
         updated_at=as_utc(document.get("updated_at")),
-        failure=failure,
-        reason=error if isinstance(error, str) else None,
     )
 
 
-@dataclass(eq=False)
+@dataclass(frozen=True, slots=True)
 class Target:
-    """One projection version a runner feeds, with its progress as last saved."""
+    """One projection version a runner feeds (for ``fed_by``), with its progress as last saved.
+
+    Immutable: progress and lifecycle moves make a new one (``advanced``, ``moved``), which the
+    runner keeps in place of the old one once its checkpoint is saved.
+    """
 
     projection: Projection
     version: int
     position: int = 0
-    state: State = "catching_up"
+    standing: Standing = FEEDING_FROM_SCRATCH
     last_event_at: datetime | None = None
-    failure: FailedEvent | None = None
-    # While ``failing`` (an error that is neither an outage nor an event's fault): why, how
-    # many times in a row, and until when the version gets no events (then it is retried).
-    reason: str | None = None
+    fed_by: Actor = Actor.DAEMON
+    # While failing (an error that is neither an outage nor an event's fault): how many times
+    # in a row, and until when the version gets no events (then it is retried).
     troubles: int = 0
     paused_until: datetime | None = None
 
@@ -109,26 +119,45 @@ class Target:
         return self.collection
 
     @property
+    def state(self) -> State:
+        return self.standing.state
+
+    @property
+    def failure(self) -> FailedEvent | None:
+        return self.standing.failure
+
+    @property
+    def reason(self) -> str | None:
+        return self.standing.reason
+
+    @property
     def accepting(self) -> bool:
         """False once failed (a failed version gets no events until an operator acts) and
         while paused after an error (until the runner retries it)."""
         return self.failure is None and self.paused_until is None
 
-    def restore(self, record: CheckpointRecord | None) -> None:
+    @property
+    def progress(self) -> tuple[int, Standing, datetime | None]:
+        """What its checkpoint records: saved again only when this changed."""
+        return (self.position, self.standing, self.last_event_at)
+
+    def restored(self, record: CheckpointRecord | None) -> Target:
+        """This version as its checkpoint ``record`` says it stands (unchanged without one)."""
         if record is None:
-            return
-        self.position = record.position
-        self.state = record.state
-        self.last_event_at = record.last_event_at
-        self.failure = record.failure
+            return self
+        return replace(
+            self,
+            position=record.position,
+            standing=record.standing,
+            last_event_at=record.last_event_at,
+        )
 
-    def progress(self) -> tuple[int, State, datetime | None, FailedEvent | None, str | None]:
-        return (self.position, self.state, self.last_event_at, self.failure, self.reason)
-
-    def take(self, other: Target) -> None:
-        """Adopt ``other``'s progress (a plan's outcome once it is saved)."""
-        self.position, self.state, self.last_event_at, self.failure, self.reason = other.progress()
-        self.troubles, self.paused_until = other.troubles, other.paused_until
+    def moved(
+        self, trigger: Trigger, *, reason: str | None = None, failure: FailedEvent | None = None
+    ) -> Target:
+        """This version after ``trigger``, moved by whoever feeds it (see ``lifecycle``)."""
+        standing = transition(self.standing, trigger, self.fed_by, reason=reason, failure=failure)
+        return replace(self, standing=standing)
 
 
 async def load_checkpoints(store: DocumentStore, ids: Iterable[str]) -> dict[str, CheckpointRecord]:
@@ -144,12 +173,10 @@ async def load_checkpoint(store: DocumentStore, checkpoint_id: str) -> Checkpoin
     return parse_checkpoint(document) if document is not None else None
 
 
-def checkpoint_op(target: Target, now: datetime, reason: str | None = None) -> UpdateOne:
+def checkpoint_op(target: Target, now: datetime) -> UpdateOne:
     """Overwrite the version's document with the target's progress (upsert)."""
     error: object = (
-        target.failure.model_dump(mode="json")
-        if target.failure is not None
-        else reason or target.reason
+        target.failure.model_dump(mode="json") if target.failure is not None else target.reason
     )
     return UpdateOne(
         {"_id": target.checkpoint_id},
@@ -168,8 +195,6 @@ def checkpoint_op(target: Target, now: datetime, reason: str | None = None) -> U
     )
 
 
-async def save_checkpoints(
-    store: DocumentStore, targets: Sequence[Target], now: datetime, reason: str | None = None
-) -> None:
+async def save_checkpoints(store: DocumentStore, targets: Sequence[Target], now: datetime) -> None:
     if targets:
-        await store.bulk_write(CHECKPOINTS, [checkpoint_op(t, now, reason) for t in targets])
+        await store.bulk_write(CHECKPOINTS, [checkpoint_op(t, now) for t in targets])

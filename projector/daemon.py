@@ -23,7 +23,8 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from projector.batching import Batch
-from projector.checkpoint_store import State, Target, load_checkpoints, save_checkpoints
+from projector.checkpoint_store import Target, load_checkpoints, save_checkpoints
+from projector.lifecycle import Trigger
 from projector.projection import Projection
 from projector.runner import Decision, Runner, RunnerObserver, RunnerSettings, describe
 from projector.version_registry import (
@@ -41,7 +42,6 @@ from shared.ports.errors import StoreUnavailable
 from shared.ports.event_store import EventStoreReader
 
 log = logging.getLogger(__name__)
-RESUMABLE: frozenset[State] = frozenset({"not_started", "store_unavailable", "failing", "stopped"})
 # After a stop request the daemon gets this long to finish its batch, then this long to record
 # that it stopped: together under the 5 s a supervisor (honcho, docker) waits before SIGKILL,
 # even when the supervisor stops MongoDB at the same moment.
@@ -50,8 +50,6 @@ STOP_RECORD_TIMEOUT_S = 1.0
 
 
 class DaemonController:
-    live_state: State = "live"
-
     def __init__(
         self,
         document_store: DocumentStore,
@@ -72,7 +70,6 @@ class DaemonController:
         self._refresh_s = refresh_s
         self._clock = clock
         self._entries: dict[str, RegistryEntry] = {}
-        self._targets: dict[str, Target] = {}
         self._first_session = True
         self._refreshed_at: datetime | None = None
         self._retiring: dict[str, tuple[int, datetime]] = {}
@@ -87,46 +84,56 @@ class DaemonController:
             if dropped:
                 log.info("projection %s: dropped old versions %s", name, dropped)
 
-    async def start_session(self) -> list[Target]:
+    async def start_session(self, current: Sequence[Target]) -> list[Target]:
+        """The active version of every projection: kept as the last session left it, read from
+        its checkpoint when it is new (a rebuild switched versions) or failed (an operator may
+        have parked its event). A failed version is retried once, in the first session."""
         if self._first_session:
             await self.prepare()
         self._entries = await read_entries(self._store, list(self._projections))
-        wanted = {name: entry.active_version for name, entry in self._entries.items()}
-        fresh = [
-            Target(self._projections[name], version, state="not_started")
-            for name, version in wanted.items()
-            if (kept := self._targets.get(name)) is None or kept.version != version
-        ]
-        records = await load_checkpoints(self._store, [t.checkpoint_id for t in fresh])
+        kept = {target.name: target for target in current}
         now = self._clock()
-        for target in fresh:
-            target.restore(records.get(target.checkpoint_id))
-            if (previous := self._targets.get(target.name)) is not None:
+        targets: dict[str, Target] = {}
+        for name, entry in self._entries.items():
+            previous = kept.get(name)
+            if previous is not None and previous.version == entry.active_version:
+                targets[name] = previous
+                continue
+            targets[name] = Target(self._projections[name], entry.active_version)
+            if previous is not None:
                 # Our last batch may have written to the old version after the rebuild dropped
                 # it: drop it again once queries had their grace period.
-                self._retiring[target.name] = (previous.version, now + self._retire_grace)
-            log.info(
-                "projection %s: feeding version %d from position %d",
-                target.name,
-                target.version,
-                target.position,
-            )
-            self._targets[target.name] = target
-        for target in self._targets.values():
-            if self._first_session and target.failure is not None:
-                log.warning(
-                    "projection %s v%d: retrying event %s it failed on",
-                    target.name,
-                    target.version,
-                    target.failure.event_id,
+                self._retiring[name] = (previous.version, now + self._retire_grace)
+        fresh = {name for name, target in targets.items() if kept.get(name) is not target}
+        reread = [t for t in targets.values() if t.name in fresh or t.failure is not None]
+        records = await load_checkpoints(self._store, [t.checkpoint_id for t in reread])
+        for target in reread:
+            restored = target.restored(records.get(target.checkpoint_id))
+            if target.name in fresh:
+                log.info(
+                    "projection %s: feeding version %d from position %d",
+                    restored.name,
+                    restored.version,
+                    restored.position,
                 )
-                target.failure = None
-                target.state = "catching_up"
-            if target.state in RESUMABLE:
-                target.state = "catching_up"
+            targets[target.name] = restored
+        session = [self._resumed(target) for target in targets.values()]
         self._first_session = False
         self._refreshed_at = now
-        return list(self._targets.values())
+        return session
+
+    def _resumed(self, target: Target) -> Target:
+        if target.failure is None:
+            return target.moved(Trigger.RESUMED)
+        if not self._first_session:
+            return target
+        log.warning(
+            "projection %s v%d: retrying event %s it failed on",
+            target.name,
+            target.version,
+            target.failure.event_id,
+        )
+        return target.moved(Trigger.RETRIED)
 
     async def after_batch(self, batch: Batch, targets: Sequence[Target]) -> Decision:
         now = self._clock()
@@ -144,11 +151,10 @@ class DaemonController:
             if now >= due:
                 await drop_version(self._store, name, version)
                 del self._retiring[name]
-        if any(
-            entry.active_version != self._targets[name].version for name, entry in entries.items()
-        ):
+        versions = {target.name: target.version for target in targets}
+        if any(entry.active_version != versions.get(name) for name, entry in entries.items()):
             return Decision.RESTART
-        failed = [t for t in targets if not t.accepting]
+        failed = [t for t in targets if t.failure is not None]
         records = await load_checkpoints(self._store, [t.checkpoint_id for t in failed])
         for target in failed:
             record = records.get(target.checkpoint_id)
@@ -159,25 +165,17 @@ class DaemonController:
                     target.version,
                     record.position,
                 )
-                target.restore(record)
-                return Decision.RESTART
+                return Decision.RESTART  # the new session reads it from its checkpoint
         return Decision.CONTINUE
 
-    async def on_outage(self, reason: str, targets: Sequence[Target], state: State) -> None:
+    async def on_outage(self, reason: str, targets: Sequence[Target]) -> None:
         """Best effort: MongoDB may be the store that is down."""
-        for target in targets:
-            if target.accepting:
-                target.state = state
-        await save_checkpoints(
-            self._store, [t for t in targets if t.accepting], self._clock(), reason
-        )
+        await save_checkpoints(self._store, [t for t in targets if t.accepting], self._clock())
 
-    async def on_stop(self) -> None:
+    async def on_stop(self, targets: Sequence[Target]) -> None:
         """Record that the daemon stopped (after its last batch was saved)."""
-        targets = [t for t in self._targets.values() if t.accepting]
-        for target in targets:
-            target.state = "stopped"
-        await save_checkpoints(self._store, targets, self._clock())
+        stopped = [t.moved(Trigger.STOPPED) for t in targets if t.accepting]
+        await save_checkpoints(self._store, stopped, self._clock())
 
 
 async def run_daemon(
@@ -217,7 +215,7 @@ async def run_daemon(
     # Recording "stopped" is a courtesy: the checkpoints of the last batch are already saved.
     try:
         async with asyncio.timeout(STOP_RECORD_TIMEOUT_S):
-            await controller.on_stop()
+            await controller.on_stop(runner.targets)
     except (StoreUnavailable, TimeoutError) as error:
         log.warning("could not record the stop: %s", describe(error))
 

@@ -19,6 +19,7 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from projector.checkpoint_store import FailedEvent, load_checkpoints
+from projector.lifecycle import Actor, Trigger, transition
 from projector.version_registry import read_entry
 from shared.contract.read_models import CHECKPOINTS, DEAD_LETTERS, collection_name
 from shared.contract.versioned_events import utc_now
@@ -121,6 +122,7 @@ async def park_failed_event(
             ],
         )
         # Only if the version still fails on that very event (no race with a daemon retry).
+        resumed = transition(record.standing, Trigger.PARKED, Actor.OPERATOR)
         await store.bulk_write(
             CHECKPOINTS,
             [
@@ -129,7 +131,7 @@ async def park_failed_event(
                     {
                         "$set": {
                             "position": failure.position,
-                            "state": "catching_up",
+                            "state": resumed.state,
                             "error": None,
                             "updated_at": letter.parked_at,
                         },

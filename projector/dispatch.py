@@ -34,6 +34,7 @@ from uuid import UUID
 from projector.batching import Batch
 from projector.checkpoint_store import FailedEvent, Target
 from projector.failures import write_or_find_culprit
+from projector.lifecycle import Trigger
 from projector.projection import EventEnvelope, Projection
 from shared.contract.read_models import POSITION_FIELD
 from shared.contract.versioned_events import EventMetadata, EventRegistry
@@ -100,12 +101,10 @@ class Plan:
         self.applied = kept
         previous = kept[-1].event.position if kept else self.target.position
         self.outcome = replace(
-            self.outcome,
+            self.target,
             position=previous,
-            state="failed",
-            failure=failure,
             last_event_at=kept[-1].event.recorded_at if kept else self.target.last_event_at,
-        )
+        ).moved(Trigger.EVENT_FAILED, failure=failure)
 
     def final_ops(self) -> list[WriteOp]:
         """One replacement per changed document: its last state, conditional on the position
@@ -256,7 +255,7 @@ class Dispatcher:
             except StoreUnavailable:
                 raise
             except Exception as error:
-                return Plan(target, replace(target), trouble=f"{type(error).__name__}: {error}")
+                return Plan(target, target, trouble=f"{type(error).__name__}: {error}")
             if written.complete and written.culprit is not None:
                 index, error_text = written.culprit
                 plan.stop_at(
@@ -273,7 +272,7 @@ class Dispatcher:
             f"documents kept changing while this batch was written ({WRITE_ROUNDS} rounds): "
             "is another process writing this projection version?"
         )
-        return Plan(target, replace(target), trouble=trouble)
+        return Plan(target, target, trouble=trouble)
 
     def _events_for(
         self, batch: Batch, target: Target, decoder: Decoder
@@ -312,11 +311,11 @@ class Dispatcher:
         parked: frozenset[UUID],
         documents: dict[str, Document],
     ) -> Plan:
-        plan = Plan(target, replace(target))
-        outcome = plan.outcome
+        plan = Plan(target, target)
+        position, last_event_at = target.position, target.last_event_at
         for event, envelope in self._events_for(batch, target, decoder):
             if envelope is None:
-                outcome.position = event.position
+                position = event.position
                 continue
             change: Change | None
             if isinstance(envelope, str):
@@ -332,7 +331,7 @@ class Dispatcher:
                     event.position,
                     error,
                 )
-                outcome.position = event.position
+                position = event.position
                 continue
             if error:
                 plan.stop_at(len(plan.applied), failed_event(event, error, attempts, self._clock()))
@@ -340,8 +339,8 @@ class Dispatcher:
             if change is not None:
                 documents[change.document_id] = change.document
             plan.applied.append(Applied(event, change))
-            outcome.position = event.position
-            outcome.last_event_at = event.recorded_at
-        if batch.checkpoint is not None and batch.checkpoint > outcome.position:
-            outcome.position = batch.checkpoint
+            position, last_event_at = event.position, event.recorded_at
+        if batch.checkpoint is not None and batch.checkpoint > position:
+            position = batch.checkpoint
+        plan.outcome = replace(target, position=position, last_event_at=last_event_at)
         return plan

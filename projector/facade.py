@@ -18,7 +18,6 @@ from datetime import datetime
 from typing import get_args
 
 from projector.catalog import subscription_event_types
-from projector.checkpoint_store import State
 from projector.dead_letters import (
     DeadLetter,
     NothingToPark,
@@ -26,6 +25,7 @@ from projector.dead_letters import (
     list_dead_letters,
     park_failed_event,
 )
+from projector.lifecycle import State, rebuild_owner_alive
 from projector.projection import Projection
 from projector.projections import UnknownProjection, all_projections, projection_by_name
 from projector.rebuild import (
@@ -36,7 +36,7 @@ from projector.rebuild import (
     rebuild_projection,
 )
 from projector.status import ProjectionStatus, projection_statuses
-from projector.version_registry import REBUILD_STALE_AFTER, RebuildInProgress, read_entry
+from projector.version_registry import RebuildInProgress, read_entry
 from shared.contract.order_events import build_order_event_registry
 from shared.ports.document_store import DocumentStore
 from shared.ports.event_store import EventStoreReader
@@ -76,10 +76,7 @@ async def live_rebuild(documents: DocumentStore, name: str, now: datetime) -> in
     """The version a live rebuild of ``name`` is building (claimed, its owner's heartbeat fresh
     at ``now``); None when no rebuild of it is alive."""
     entry = await read_entry(documents, name)
-    beat = entry.rebuild_heartbeat_at
-    if entry.rebuilding_version is None or entry.rebuild_owner is None or beat is None:
-        return None
-    return entry.rebuilding_version if now - beat < REBUILD_STALE_AFTER else None
+    return entry.rebuilding_version if rebuild_owner_alive(entry, now) else None
 
 
 __all__ = [

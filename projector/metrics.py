@@ -77,7 +77,7 @@ class ProjectorMetrics:
             self._positions[key] = target.position
             self.position.labels(target.name, str(target.version)).set(target.position)
             self.failed.labels(target.name).set(0 if target.failure is None else 1)
-            self.failing.labels(target.name).set(1 if target.state == "failing" else 0)
+            self.failing.labels(target.name).set(1 if target.standing.failing else 0)
 
     def outage(self, reason: str) -> None:
         self.available.set(0)

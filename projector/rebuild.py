@@ -30,13 +30,8 @@ from datetime import datetime, timedelta
 from typing import TextIO
 
 from projector.batching import Batch
-from projector.checkpoint_store import (
-    FailedEvent,
-    State,
-    Target,
-    load_checkpoint,
-    save_checkpoints,
-)
+from projector.checkpoint_store import FailedEvent, Target, load_checkpoint, save_checkpoints
+from projector.lifecycle import Actor, Trigger
 from projector.progress import CatchUpProgress
 from projector.projection import Projection
 from projector.runner import Decision, Runner, RunnerAbort, RunnerSettings
@@ -97,8 +92,6 @@ class RebuildOutcome:
 
 
 class RebuildController:
-    live_state: State = "rebuilding"
-
     def __init__(
         self,
         document_store: DocumentStore,
@@ -115,7 +108,8 @@ class RebuildController:
         self.event_types = tuple(event_types)
         self._store = document_store
         self._events = event_store
-        self._target = Target(projection, version, state="rebuilding")
+        self._projection = projection
+        self._version = version
         self._owner = owner
         self._progress = progress
         self._switch_wait = timedelta(seconds=switch_wait_s)
@@ -128,17 +122,17 @@ class RebuildController:
     def switched(self) -> bool:
         return self.previous_version is not None
 
-    async def start_session(self) -> list[Target]:
-        target = self._target
-        target.restore(await load_checkpoint(self._store, target.checkpoint_id))
+    async def start_session(self, current: Sequence[Target]) -> list[Target]:
+        """The version being built, from its checkpoint (keeping the runner's count of its
+        troubles across sessions); an event it failed on is retried."""
+        [base] = current or [Target(self._projection, self._version, fed_by=Actor.REBUILD)]
+        target = base.restored(await load_checkpoint(self._store, base.checkpoint_id))
         if target.failure is not None:
             log.warning("retrying event %s the rebuild failed on", target.failure.event_id)
-            target.failure = None
-        target.state = "rebuilding"
-        return [target]
+        return [target.moved(Trigger.CLAIMED)]
 
     async def after_batch(self, batch: Batch, targets: Sequence[Target]) -> Decision:
-        target = self._target
+        [target] = targets
         if target.failure is not None:
             raise RebuildFailed(target.name, target.version, target.failure)
         self._progress.update(len(batch.events), target.position)
@@ -152,10 +146,9 @@ class RebuildController:
             log.info("v%d caught up at position %d", target.version, target.position)
         if self._caught_up_at is None:
             return Decision.CONTINUE
-        return await self._maybe_switch(now)
+        return await self._maybe_switch(target, now)
 
-    async def _maybe_switch(self, now: datetime) -> Decision:
-        target = self._target
+    async def _maybe_switch(self, target: Target, now: datetime) -> Decision:
         entry = await read_entry(self._store, target.name)
         active_id = collection_name(target.name, entry.active_version)
         active = await load_checkpoint(self._store, active_id)
@@ -180,8 +173,7 @@ class RebuildController:
         if not switched:
             raise RebuildLost(f"projection {target.name!r}: the registry changed; not switched")
         self.previous_version = entry.active_version
-        target.state = "live"
-        await save_checkpoints(self._store, [target], now)
+        await save_checkpoints(self._store, [target.moved(Trigger.SWITCHED)], now)
         log.info(
             "projection %s: switched from v%d to v%d at position %d",
             target.name,
@@ -191,8 +183,8 @@ class RebuildController:
         )
         return Decision.FINISH
 
-    async def on_outage(self, reason: str, targets: Sequence[Target], state: State) -> None:
-        await save_checkpoints(self._store, targets, self._clock(), reason)
+    async def on_outage(self, reason: str, targets: Sequence[Target]) -> None:
+        await save_checkpoints(self._store, targets, self._clock())
 
 
 def _owner_id() -> str:

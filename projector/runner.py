@@ -11,11 +11,15 @@ Outages (``StoreUnavailable`` from either store, or the subscription dropping) e
 and start a new one from the saved checkpoints, with capped exponential backoff and jitter
 (tenacity) for as long as the outage lasts; each wait is reported to the controller so the
 state is visible. The backoff starts over once a session made progress. Any other error is
-handled the same way (state ``failing`` with the error instead of ``store_unavailable``): the
-runner never gives up on a data or store error; only a controller's ``RunnerAbort`` ends it.
+handled the same way (the targets are failing with the error rather than waiting for a store):
+the runner never gives up on a data or store error; only a controller's ``RunnerAbort`` ends it.
 An error confined to one target (MongoDB refusing its documents) pauses only that target, with
 its own backoff, while the others carry on; once the pause is over the session restarts from
 the lowest checkpoint and the target catches up.
+
+Targets are immutable: the runner keeps the current ones (``targets``), replacing each with its
+outcome once its checkpoint is saved, and hands them to the controller at every step. Their
+lifecycle moves go through ``projector.lifecycle``, made for whoever feeds them.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ import contextlib
 import enum
 import logging
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Protocol
 from uuid import UUID
@@ -33,9 +37,10 @@ from uuid import UUID
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
 
 from projector.batching import Batch, SubscriptionDropped, SubscriptionPump, batches
-from projector.checkpoint_store import State, Target, save_checkpoints
+from projector.checkpoint_store import Target, save_checkpoints
 from projector.dead_letters import parked_event_ids
 from projector.dispatch import Dispatcher, Plan
+from projector.lifecycle import Trigger
 from shared.contract.versioned_events import EventRegistry, utc_now
 from shared.ports.document_store import DocumentStore
 from shared.ports.errors import StoreUnavailable
@@ -53,9 +58,9 @@ def _retried(error: BaseException) -> bool:
     return isinstance(error, Exception) and not isinstance(error, RunnerAbort)
 
 
-def trouble_state(error: BaseException) -> State:
-    """How an error the runner retries shows in a target's state."""
-    return "store_unavailable" if isinstance(error, OUTAGES) else "failing"
+def trouble_trigger(error: BaseException) -> Trigger:
+    """What an error the runner retries does to the targets it feeds."""
+    return Trigger.STORE_UNAVAILABLE if isinstance(error, OUTAGES) else Trigger.SESSION_ERRED
 
 
 class Decision(enum.Enum):
@@ -80,22 +85,18 @@ class Controller(Protocol):
         """The server-side filter of the subscription."""
         ...
 
-    @property
-    def live_state(self) -> State:
-        """The state of a target once it has caught up with the log."""
-        ...
-
-    async def start_session(self) -> list[Target]:
-        """The targets of a new session, with their saved progress."""
+    async def start_session(self, current: Sequence[Target]) -> list[Target]:
+        """The targets of a new session, with their saved progress; ``current`` are the
+        targets as the last session left them (none before the first)."""
         ...
 
     async def after_batch(self, batch: Batch, targets: Sequence[Target]) -> Decision:
         """Called after every batch (also after empty ones while the log is idle)."""
         ...
 
-    async def on_outage(self, reason: str, targets: Sequence[Target], state: State) -> None:
-        """A store is unavailable (``state`` store_unavailable) or something else failed
-        (``failing``); the runner will retry."""
+    async def on_outage(self, reason: str, targets: Sequence[Target]) -> None:
+        """A store is unavailable or something else failed (the targets have moved already, see
+        ``trouble_trigger``): record it; the runner will retry."""
         ...
 
 
@@ -132,6 +133,11 @@ class Runner:
         self._dispatcher = Dispatcher(document_store, registry, clock)
         self._observer = observer
         self._targets: list[Target] = []
+
+    @property
+    def targets(self) -> list[Target]:
+        """The targets as they stand (their progress saved), as the last session left them."""
+        return list(self._targets)
 
     async def run(self, controller: Controller) -> None:
         """Until the controller finishes or ``stop`` is set (the current batch is finished and
@@ -170,36 +176,39 @@ class Runner:
     async def _report(self, controller: Controller, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome is not None else None
         reason = describe(error) if error is not None else "unknown"
-        kind = trouble_state(error) if error is not None else "failing"
+        trigger = trouble_trigger(error) if error is not None else Trigger.SESSION_ERRED
         wait = state.next_action.sleep if state.next_action is not None else 0.0
         log.warning(
             "%s (%s); retrying in %.1fs (attempt %d)",
-            "store unavailable" if kind == "store_unavailable" else "error",
+            "store unavailable" if trigger is Trigger.STORE_UNAVAILABLE else "error",
             reason,
             wait,
             state.attempt_number,
         )
-        await self._tell_outage(controller, reason, kind)
+        await self._tell_outage(controller, reason, trigger)
 
-    async def _tell_outage(self, controller: Controller, reason: str, kind: State) -> None:
+    async def _tell_outage(self, controller: Controller, reason: str, trigger: Trigger) -> None:
         if self._observer is not None:
             self._observer.outage(reason)
+        self._targets = [
+            target.moved(trigger, reason=reason) if target.accepting else target
+            for target in self._targets
+        ]
         try:
             async with asyncio.timeout(2.0):
-                await controller.on_outage(reason, self._targets, kind)
+                await controller.on_outage(reason, self._targets)
         except Exception as error:  # best effort: the store that is down may be MongoDB
             log.debug("could not record the outage: %s", describe(error))
 
     async def _session(self, controller: Controller) -> Decision:
         progressed = False
         try:
-            targets = await controller.start_session()
-            self._targets = targets
-            parked = {t.name: await parked_event_ids(self._store, t.name) for t in targets}
-            accepting = [t for t in targets if t.accepting]
+            self._targets = await controller.start_session(self._targets)
+            parked = {t.name: await parked_event_ids(self._store, t.name) for t in self._targets}
+            accepting = [t for t in self._targets if t.accepting]
             if not accepting:
                 await self._sleep(self._settings.idle_s)
-                return await self._decide(controller, Batch(), targets)
+                return await self._decide(controller, Batch())
             start = min(t.position for t in accepting)
             log.info(
                 "subscribing to $all after position %d for %s",
@@ -217,12 +226,12 @@ class Runner:
                     stop=self._stop,
                 ):
                     if not batch.empty:
-                        advanced = await self._apply(batch, targets, controller.live_state, parked)
+                        advanced = await self._apply(batch, parked)
                         progressed = progressed or advanced
-                    decision = await self._decide(controller, batch, targets)
+                    decision = await self._decide(controller, batch)
                     if decision is not Decision.CONTINUE:
                         return decision
-                    if self._resume_paused(targets):
+                    if self._resume_paused():
                         return Decision.RESTART
             return Decision.FINISH
         except Exception as error:
@@ -230,83 +239,80 @@ class Runner:
                 raise
             # A checkpoint moved since the last outage: start the backoff over.
             log.warning("%s; resubscribing from checkpoints", describe(error))
-            await self._tell_outage(controller, describe(error), trouble_state(error))
+            await self._tell_outage(controller, describe(error), trouble_trigger(error))
             return Decision.RESTART
 
-    def _resume_paused(self, targets: Sequence[Target]) -> bool:
+    def _resume_paused(self) -> bool:
         """Un-pause the targets whose pause is over; True if any (the session restarts from the
         lowest checkpoint so that they catch up)."""
         now = self._clock()
-        due = [t for t in targets if t.paused_until is not None and t.paused_until <= now]
+        due = [t for t in self._targets if t.paused_until is not None and t.paused_until <= now]
         for target in due:
             log.info("projection %s v%d: retrying after an error", target.name, target.version)
-            target.paused_until = None
+        resumed = {id(t) for t in due}
+        self._targets = [
+            replace(t, paused_until=None) if id(t) in resumed else t for t in self._targets
+        ]
         return bool(due)
 
-    def _pause(self, plan: Plan, now: datetime) -> None:
+    def _pause(self, plan: Plan, now: datetime) -> Target:
         """A target whose batch failed for a reason of its own: failing, retried later."""
-        outcome, reason = plan.outcome, plan.trouble or "unknown"
-        outcome.troubles = plan.target.troubles + 1
+        reason = plan.trouble or "unknown"
+        troubles = plan.target.troubles + 1
         wait = min(
             self._settings.backoff_max_s,
-            self._settings.backoff_initial_s * 2 ** (outcome.troubles - 1),
+            self._settings.backoff_initial_s * 2 ** (troubles - 1),
         )
-        outcome.state, outcome.reason = "failing", reason
-        outcome.paused_until = now + timedelta(seconds=wait)
         log.warning(
             "projection %s v%d failing (%s); retrying in %.1fs (attempt %d)",
-            outcome.name,
-            outcome.version,
+            plan.target.name,
+            plan.target.version,
             reason,
             wait,
-            outcome.troubles,
+            troubles,
+        )
+        return replace(
+            plan.outcome.moved(Trigger.TROUBLED, reason=reason),
+            troubles=troubles,
+            paused_until=now + timedelta(seconds=wait),
         )
 
-    async def _decide(
-        self, controller: Controller, batch: Batch, targets: Sequence[Target]
-    ) -> Decision:
-        decision = await controller.after_batch(batch, targets)
+    def _settle(self, plan: Plan, batch: Batch, now: datetime) -> Target:
+        """Where the target of ``plan`` stands once the batch is written: paused as failing,
+        failed on an event, or moved on (live once the batch reached the head of the log)."""
+        if plan.trouble is not None:
+            return self._pause(plan, now)
+        outcome = plan.outcome
+        if outcome.failure is not None:
+            failure = outcome.failure
+            log.error(
+                "projection %s v%d failed on event %s (%s at position %d in %s): %s",
+                outcome.name,
+                outcome.version,
+                failure.event_id,
+                failure.event_type,
+                failure.position,
+                failure.stream,
+                failure.error,
+            )
+            return outcome
+        trigger = Trigger.CAUGHT_UP if batch.caught_up else Trigger.BATCH_APPLIED
+        return replace(outcome.moved(trigger), troubles=0)
+
+    async def _decide(self, controller: Controller, batch: Batch) -> Decision:
+        decision = await controller.after_batch(batch, self.targets)
         return Decision.FINISH if self._stop.is_set() else decision
 
-    async def _apply(
-        self,
-        batch: Batch,
-        targets: Sequence[Target],
-        live_state: State,
-        parked: dict[str, frozenset[UUID]],
-    ) -> bool:
+    async def _apply(self, batch: Batch, parked: dict[str, frozenset[UUID]]) -> bool:
         """Read and fold, write, save checkpoints; True if a checkpoint moved forward."""
-        plans = await self._dispatcher.apply(batch, targets, parked)
+        plans = await self._dispatcher.apply(batch, self._targets, parked)
         now = self._clock()
-        changed: list[Target] = []
-        for plan in plans:
-            outcome = plan.outcome
-            if plan.trouble is not None:
-                self._pause(plan, now)
-            elif outcome.failure is not None:
-                failure = outcome.failure
-                log.error(
-                    "projection %s v%d failed on event %s (%s at position %d in %s): %s",
-                    outcome.name,
-                    outcome.version,
-                    failure.event_id,
-                    failure.event_type,
-                    failure.position,
-                    failure.stream,
-                    failure.error,
-                )
-            else:
-                outcome.troubles, outcome.reason = 0, None
-                if outcome.state in ("failing", "store_unavailable"):
-                    outcome.state = "catching_up" if live_state == "live" else live_state
-                if batch.caught_up:
-                    outcome.state = live_state
-            if outcome.progress() != plan.target.progress():
-                changed.append(outcome)
+        settled = {id(plan.target): (plan.target, self._settle(plan, batch, now)) for plan in plans}
+        pairs = settled.values()
+        changed = [outcome for before, outcome in pairs if outcome.progress != before.progress]
         await save_checkpoints(self._store, changed, now)
-        advanced = any(plan.outcome.position > plan.target.position for plan in plans)
-        for plan in plans:
-            plan.target.take(plan.outcome)
+        advanced = any(outcome.position > before.position for before, outcome in pairs)
+        self._targets = [settled[id(t)][1] if id(t) in settled else t for t in self._targets]
         if self._observer is not None:
-            self._observer.batch(batch, targets)
+            self._observer.batch(batch, self._targets)
         return advanced

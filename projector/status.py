@@ -20,11 +20,19 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from projector.checkpoint_store import CheckpointRecord, FailedEvent, State, load_checkpoints
+from projector.checkpoint_store import CheckpointRecord, FailedEvent, load_checkpoints
+from projector.lifecycle import (
+    NOT_STARTED,
+    Actor,
+    State,
+    Trigger,
+    rebuild_owner_alive,
+    transition,
+)
 from projector.progress import log_fraction
 from projector.projection import Projection
 from projector.projections import all_projections
-from projector.version_registry import REBUILD_STALE_AFTER, RegistryEntry, read_entries
+from projector.version_registry import RegistryEntry, read_entries
 from shared.contract.read_models import collection_name
 from shared.contract.versioned_events import utc_now
 from shared.ports.document_store import DocumentStore
@@ -191,7 +199,7 @@ async def projection_statuses(
                 name=projection.name,
                 version=entry.active_version,
                 collection=collection,
-                state=record.state if record else "not_started",
+                state=(record.standing if record else NOT_STARTED).state,
                 checkpoint_position=position,
                 head_position=head,
                 lag_events=pending.count if pending else None,
@@ -215,15 +223,14 @@ def _rebuild_status(
     now: datetime,
 ) -> RebuildStatus:
     position = record.position if record else 0
-    beat = entry.rebuild_heartbeat_at
-    running = (
-        entry.rebuild_owner is not None and beat is not None and now - beat < (REBUILD_STALE_AFTER)
-    )
+    # Claimed but without a checkpoint yet: where a claim puts a version.
+    claimed = transition(NOT_STARTED, Trigger.CLAIMED, Actor.REBUILD)
+    standing = record.standing if record else claimed
     return RebuildStatus(
         version=version,
         checkpoint_position=position,
         progress=log_fraction(position, 0, head) if head else 0.0,
-        state=record.state if record else "rebuilding",
-        running=running,
+        state=standing.state,
+        running=rebuild_owner_alive(entry, now),
         error=record.failure if record else None,
     )

@@ -21,11 +21,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from projector.checkpoint_store import as_utc
+from projector.lifecycle import rebuild_owner_alive
 from shared.contract.read_models import CHECKPOINTS, REGISTRY, collection_name
 from shared.ports.document_store import DeleteOne, DocumentStore, UpdateOne
-
-# A rebuild whose owner has not written a heartbeat for this long is considered abandoned.
-REBUILD_STALE_AFTER = timedelta(seconds=30)
 
 
 class RebuildInProgress(Exception):
@@ -98,12 +96,7 @@ async def claim_rebuild(
     entry = (await ensure_entries(store, [name]))[name]
     fields: dict[str, object] = {"rebuild_owner": owner, "rebuild_heartbeat_at": now}
     if entry.rebuilding_version is not None:
-        alive = (
-            entry.rebuild_owner is not None
-            and entry.rebuild_heartbeat_at is not None
-            and now - entry.rebuild_heartbeat_at < REBUILD_STALE_AFTER
-        )
-        if alive and entry.rebuild_owner != owner:
+        if rebuild_owner_alive(entry, now) and entry.rebuild_owner != owner:
             raise RebuildInProgress(name, entry.rebuilding_version)
         version, resumed = entry.rebuilding_version, True
         condition: dict[str, object] = {

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from projector.batching import Batch
 from projector.checkpoint_store import Target
+from projector.lifecycle import Trigger
 from projector.metrics import ProjectorMetrics
 from projector.projection import EventEnvelope, Projection
 from shared.ports.event_store import RecordedEvent
@@ -31,7 +33,7 @@ def test_events_applied_count_per_projection_version_what_its_checkpoint_passed(
     behind = Target(Named(), 2, position=10)
     metrics.batch(Batch([at(5), at(10)]), [behind])
     metrics.batch(Batch([at(15), at(20), at(25)]), [ahead, behind])
-    behind.position = 25
+    behind = replace(behind, position=25)
     metrics.batch(Batch([at(25)]), [behind])  # nothing new for either
     metrics.batch(Batch([at(30)]), [Target(Named(), 2, position=30)])
 
@@ -50,12 +52,14 @@ def test_failed_and_failing_are_told_apart() -> None:
     assert sample("projector_projection_failed", {"projection": "named"}) == 0
 
     # Paused after an error it will retry: failing, not failed.
-    target.state, target.reason = "failing", "DocumentStoreError: refused"
-    target.paused_until = datetime.now(UTC)
+    target = replace(
+        target.moved(Trigger.TROUBLED, reason="DocumentStoreError: refused"),
+        paused_until=datetime.now(UTC),
+    )
     metrics.batch(Batch([at(6)]), [target])
     assert sample("projector_projection_failing", {"projection": "named"}) == 1
     assert sample("projector_projection_failed", {"projection": "named"}) == 0
 
-    target.state, target.reason, target.paused_until = "live", None, None
+    target = replace(target.moved(Trigger.CAUGHT_UP), paused_until=None)
     metrics.batch(Batch([at(7)]), [target])
     assert sample("projector_projection_failing", {"projection": "named"}) == 0
