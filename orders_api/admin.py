@@ -14,6 +14,7 @@ from fastapi import APIRouter, Response
 from fastapi import Query as QueryParam
 from pydantic import BaseModel, ConfigDict, Field
 
+from orders_api import problems
 from orders_api.admin_auth import AdminOnly
 from orders_api.deps import DocumentStoreDep, EventStoreDep, RebuildJobsDep
 from orders_api.ops_docs import (
@@ -110,8 +111,7 @@ async def start_rebuild(
         job = await jobs.start(projection)
     except RebuildAlreadyRunning as error:
         raise ProblemError(
-            409,
-            "Rebuild already running",
+            problems.REBUILD_ALREADY_RUNNING,
             str(error),
             headers={"Location": url},
             status_url=url,
@@ -170,7 +170,7 @@ async def park_failing_event(
     try:
         parked = await park_failed_event(documents, events, name)
     except NothingToPark as error:
-        raise ProblemError(409, "Nothing to park", str(error)) from None
+        raise ProblemError(problems.NOTHING_TO_PARK, str(error)) from None
     for letter in parked:
         log.warning(
             "admin: parked %s %s (position %d) of %s v%d",

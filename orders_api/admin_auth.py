@@ -17,6 +17,8 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from orders_api.deps import Settings
+from orders_api.problems import UNAUTHORIZED
+from shared.web.problem_catalogue import NOT_FOUND
 from shared.web.problem_details import ProblemError
 
 log = logging.getLogger(__name__)
@@ -40,8 +42,7 @@ def _refuse(request: Request, reason: str, error: str | None) -> ProblemError:
     )
     challenge = f'Bearer realm="{REALM}"' + (f', error="{error}"' if error else "")
     return ProblemError(
-        401,
-        "Unauthorized",
+        UNAUTHORIZED,
         "admin endpoints need Authorization: Bearer <ADMIN_TOKEN>",
         headers={"WWW-Authenticate": challenge},
     )
@@ -54,7 +55,7 @@ async def require_admin(
 ) -> None:
     expected = settings.admin_token
     if expected is None:
-        raise ProblemError(404, "Not found", "Not Found")
+        raise ProblemError(NOT_FOUND, "Not Found")
     if credentials is None:
         # No header, or a scheme other than Bearer (RFC 6750: no error code for those).
         raise _refuse(request, "no bearer token", None)

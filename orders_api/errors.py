@@ -2,7 +2,8 @@
 
 Framework errors (malformed JSON, validation, unknown routes, anything unexpected) come from
 ``shared.web.problem_details``; each side maps its own errors; a store that cannot be reached is
-the same 503 whichever side hit it.
+the same 503 whichever side hit it. Every mapping answers a catalogue entry
+(``orders_api.problems.CATALOGUE``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from fastapi.responses import JSONResponse
 
 from shared.ports.errors import StoreUnavailable
 from shared.process.logging_setup import redact
+from shared.web.problem_catalogue import STORE_UNAVAILABLE
 from shared.web.problem_details import ProblemError, install_problem_handlers, problem_response
 from write_side.http import install_command_error_handlers
 
@@ -29,10 +31,8 @@ async def _store_unavailable(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(
         request,
         ProblemError(
-            503,
-            "Service unavailable",
+            STORE_UNAVAILABLE,
             f"{store} unavailable; retry later",
-            type_="store-unavailable",
             headers={"Retry-After": str(max(1, exc.retry_after_s))},
             store=store,
         ),

@@ -18,6 +18,7 @@ from typing import Literal
 from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
+from orders_api import problems
 from orders_api.deps import DocumentStoreDep, EventStoreDep
 from orders_api.ops_docs import NOT_READY, READY_EXAMPLE, ok
 from projector.facade import ProjectionStatus, projection_statuses
@@ -152,8 +153,7 @@ async def ready(events: EventStoreDep, documents: DocumentStoreDep) -> Readiness
         logged = ", ".join(f"{name} {why}" for name, said, why in results if said != "ok")
         log.warning("not ready: %s", logged)
         raise ProblemError(
-            503,
-            "Not ready",
+            problems.NOT_READY,
             f"unreachable: {', '.join(failing)}",
             headers={"Retry-After": "1"},
             checks=checks,

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.process.logging_setup import correlation_id
+from shared.web.problem_catalogue import CONTENT_TOO_LARGE
 from shared.web.problem_details import ProblemError, problem_response
 
 CORRELATION_HEADER = "X-Correlation-ID"
@@ -121,8 +122,7 @@ class BodySizeLimitMiddleware:
 
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
         error = ProblemError(
-            413,
-            "Content too large",
+            CONTENT_TOO_LARGE,
             f"the request body is larger than {self.max_bytes} bytes",
             headers={"Connection": "close"},
         )

@@ -1,9 +1,15 @@
 """The OpenAPI document, corrected so ``/docs`` shows what the API really does.
 
-- FastAPI files a response ``model`` under ``application/json``; every error of this API is
-  ``application/problem+json`` (RFC 9457), so the schema is moved there where both are declared,
-  and FastAPI's own validation-error entry is replaced by the problem this API sends instead.
-- Every operation can fail unexpectedly: a documented 500 problem is added to each.
+- Every error response is rebuilt from the problem catalogue (``orders_api.problems.CATALOGUE``):
+  the types a route documents (``shared.web.problem_docs``) are looked up by their example's type
+  URI, and a documented type the catalogue lacks, or of another status, is an error at once.
+  Each error is ``application/problem+json`` (RFC 9457) with the Problem schema; FastAPI's own
+  validation-error entry becomes the ``validation-failed`` problem this API sends instead.
+- Problems of the process rather than the route are added to each operation: an unexpected
+  error (500) and the server's load refusals (503), and on every operation but GET the body
+  limits (413 too large, 408 too slow). Problems no operation answers (an unknown path, a wrong
+  method) are the document's ``components.responses``.
+- The Problem schema enumerates the catalogue's type URIs and the domain's rule names.
 - Request bodies and success responses show an example: the one the route gives, else the
   schema's own ``examples``, else one assembled from the examples of its fields.
 - A header or query parameter is absent or a value, never null: FastAPI's ``anyOf: [X, null]``
@@ -14,72 +20,102 @@
 
 from __future__ import annotations
 
-import copy
 import json
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 
-from shared.web.problem_details import PROBLEM_JSON, PROBLEM_TYPE_BASE, Problem
+from orders_api.problems import (
+    CATALOGUE,
+    REQUEST_BODY_TIMEOUT,
+    TOO_MANY_CONNECTIONS,
+    TOO_MANY_REQUESTS_IN_PROGRESS,
+)
+from shared.web.problem_catalogue import (
+    CONTENT_TOO_LARGE,
+    INTERNAL_ERROR,
+    METHOD_NOT_ALLOWED,
+    NOT_FOUND,
+    VALIDATION_FAILED,
+    ProblemType,
+)
+from shared.web.problem_details import PROBLEM_JSON, Problem
+from shared.web.problem_docs import problem_entry
+from write_side.http.problems import RULE_NAMES
 
 PROBLEM_REF = {"$ref": "#/components/schemas/Problem"}
 _FASTAPI_VALIDATION = "#/components/schemas/HTTPValidationError"
-_VALIDATION_EXAMPLE = {
-    "type": PROBLEM_TYPE_BASE + "validation-failed",
-    "title": "Validation failed",
-    "status": 422,
-    "detail": "path.order_id: Input should be a valid UUID",
-    "errors": [
-        {
-            "field": "path.order_id",
-            "message": "Input should be a valid UUID",
-            "type": "uuid_parsing",
-        }
-    ],
-}
-_INTERNAL_ERROR = {
-    "description": "An unexpected error: logged with the request's correlation id (echoed in "
-    "X-Correlation-ID); the body never carries a stack trace",
-    "content": {
-        PROBLEM_JSON: {
-            "schema": PROBLEM_REF,
-            "example": {
-                "type": PROBLEM_TYPE_BASE + "internal-error",
-                "title": "Internal error",
-                "status": 500,
-                "detail": "an unexpected error occurred; it was logged",
-            },
-        }
-    },
-}
+# Answered to any request: an unexpected error, and the server's refusals under load.
+_EVERY_OPERATION = (INTERNAL_ERROR, TOO_MANY_REQUESTS_IN_PROGRESS, TOO_MANY_CONNECTIONS)
+# Answered to any request with a body (whatever the route does with it), so documented on every
+# operation whose method may carry one.
+_WITH_BODY = (CONTENT_TOO_LARGE, REQUEST_BODY_TIMEOUT)
+_WITHOUT_BODY = {"get", "head"}
+# Answered to a path or method the API does not have, so by no operation.
+_NO_OPERATION = (NOT_FOUND, METHOD_NOT_ALLOWED)
 _MAX_DEPTH = 8
 WAIT_MS = "wait_ms"
 
 
-def _operations(document: dict[str, Any]) -> list[dict[str, Any]]:
+def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
     return [
-        operation
-        for path in document.get("paths", {}).values()
-        for operation in path.values()
+        (method, path, operation)
+        for path, item in document.get("paths", {}).items()
+        for method, operation in item.items()
         if isinstance(operation, dict) and "responses" in operation
     ]
 
 
-def _problem_content_only(operation: dict[str, Any]) -> None:
-    for status, response in operation["responses"].items():
-        content = response.get("content", {})
-        if status[:1] not in "45":
-            continue
-        json_content = content.get("application/json", {})
-        if json_content.get("schema", {}).get("$ref") == _FASTAPI_VALIDATION:
-            content.pop("application/json")
-            content[PROBLEM_JSON] = {"schema": PROBLEM_REF, "example": _VALIDATION_EXAMPLE}
-            response["description"] = "A parameter or the body failed validation"
-        elif PROBLEM_JSON in content and "application/json" in content:
-            schema = content.pop("application/json").get("schema")
-            if schema is not None:
-                content[PROBLEM_JSON].setdefault("schema", schema)
+def _documented(where: str, status: str, response: dict[str, Any]) -> list[ProblemType]:
+    """The catalogue entries an error response documents (by its examples' type URIs)."""
+    content = response.get("content", {})
+    if content.get("application/json", {}).get("schema", {}).get("$ref") == _FASTAPI_VALIDATION:
+        return [VALIDATION_FAILED]
+    kinds = []
+    for example in content.get(PROBLEM_JSON, {}).get("examples", {}).values():
+        uri = example.get("value", {}).get("type", "")
+        kind = CATALOGUE.by_uri(uri)
+        if kind is None:
+            raise ValueError(f"{where} documents {status} {uri!r}, which the catalogue lacks")
+        if str(kind.status) != status:
+            raise ValueError(f"{where} documents {kind.name} under {status}, not {kind.status}")
+        kinds.append(kind)
+    if not kinds:
+        raise ValueError(
+            f"{where} documents {status} without a catalogued problem: name its problems with "
+            "shared.web.problem_docs.problem_responses"
+        )
+    return kinds
+
+
+def _problem_entry(kinds: list[ProblemType]) -> dict[str, Any]:
+    entry = problem_entry(kinds)
+    entry["content"][PROBLEM_JSON] = {"schema": PROBLEM_REF, **entry["content"][PROBLEM_JSON]}
+    return entry
+
+
+def _catalogued_problems(method: str, path: str, operation: dict[str, Any]) -> None:
+    """Every error response of the operation rebuilt from the catalogue, with the problems
+    of the process (``_EVERY_OPERATION``, ``_WITH_BODY``) added."""
+    responses = operation["responses"]
+    by_status: dict[str, list[ProblemType]] = {}
+    for status, response in responses.items():
+        if status[:1] in "45":
+            by_status[status] = _documented(f"{method.upper()} {path}", status, response)
+    added = _EVERY_OPERATION if method in _WITHOUT_BODY else _EVERY_OPERATION + _WITH_BODY
+    for kind in added:
+        by_status.setdefault(str(kind.status), []).append(kind)
+    for status, kinds in by_status.items():
+        responses[status] = _problem_entry(kinds)
+
+
+def _enumerate_problem_values(schemas: dict[str, Any]) -> None:
+    """The Problem schema lists every type URI the API sends and every rule name."""
+    properties = schemas["Problem"]["properties"]
+    properties["type"]["enum"] = [kind.uri for kind in CATALOGUE if kind.reaches_client]
+    [rule_names] = [branch for branch in properties["rule"]["anyOf"] if branch["type"] == "string"]
+    rule_names["enum"] = list(RULE_NAMES)
 
 
 def _no_null_parameters(operation: dict[str, Any]) -> None:
@@ -153,17 +189,22 @@ def _drop_unused_schemas(document: dict[str, Any]) -> None:
 
 
 def complete(document: dict[str, Any], *, max_wait_ms: int | None = None) -> dict[str, Any]:
-    """The document with problem+json errors, a 500 on every operation, examples, parameters
-    that are never null, and ``wait_ms`` bounded by ``max_wait_ms`` (when given)."""
-    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    """The document with catalogued problem+json errors (and the process's on every operation),
+    examples, parameters that are never null, and ``wait_ms`` bounded by ``max_wait_ms`` (when
+    given)."""
+    components = document.setdefault("components", {})
+    schemas = components.setdefault("schemas", {})
     schemas.setdefault("Problem", Problem.model_json_schema())
-    for operation in _operations(document):
-        _problem_content_only(operation)
+    _enumerate_problem_values(schemas)
+    for method, path, operation in _operations(document):
+        _catalogued_problems(method, path, operation)
         _no_null_parameters(operation)
         if max_wait_ms is not None:
             _bound_wait(operation, max_wait_ms)
-        operation["responses"].setdefault("500", copy.deepcopy(_INTERNAL_ERROR))
         _with_examples(operation, schemas)
+    responses = components.setdefault("responses", {})
+    for kind in _NO_OPERATION:
+        responses[kind.name] = _problem_entry([kind])
     _drop_unused_schemas(document)
     return document
 

@@ -5,77 +5,23 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.web.problem_details import PROBLEM_JSON, PROBLEM_TYPE_BASE, Problem
-
-Responses = dict[int | str, dict[str, Any]]
-
-
-def problem(status: int, description: str, title: str, detail: str, **extra: Any) -> Responses:
-    """One documented error response: problem+json with an example body."""
-    body = {
-        "type": PROBLEM_TYPE_BASE + title.lower().replace(" ", "-"),
-        "title": title,
-        "status": status,
-        "detail": detail,
-        **extra,
-    }
-    entry: dict[str, Any] = {
-        "model": Problem,
-        "description": description,
-        "content": {PROBLEM_JSON: {"example": body}},
-    }
-    if status == 401:
-        entry["headers"] = {
-            "WWW-Authenticate": {
-                "description": 'Bearer realm="orders-admin"',
-                "schema": {"type": "string"},
-            }
-        }
-    if status == 503:
-        entry["headers"] = {
-            "Retry-After": {"description": "seconds to wait", "schema": {"type": "integer"}}
-        }
-    return {status: entry}
+from orders_api import problems
+from shared.web.problem_catalogue import STORE_UNAVAILABLE, VALIDATION_FAILED
+from shared.web.problem_docs import Responses, problem_responses
 
 
 def ok(example: Any, status: int = 200, **extra: Any) -> Responses:
     return {status: {"content": {"application/json": {"example": example}}, **extra}}
 
 
-UNAUTHORIZED = problem(
-    401,
-    "No bearer token, or not ADMIN_TOKEN (the attempt is logged, never the token). Without "
-    "ADMIN_TOKEN configured the admin endpoints do not exist: 404.",
-    "Unauthorized",
-    "admin endpoints need Authorization: Bearer <ADMIN_TOKEN>",
-)
-UNKNOWN_PROJECTION = problem(
-    404,
-    "No projection of that name (``known`` lists them); also every admin path when the API "
-    "runs without ADMIN_TOKEN",
-    "Unknown projection",
-    "unknown projection 'orders'; known projections: order_views, customer_summaries, daily_sales",
-    known=["order_views", "customer_summaries", "daily_sales"],
-)
-MONGO_DOWN = problem(
-    503,
-    "MongoDB cannot be reached; retry after the Retry-After seconds",
-    "Service unavailable",
-    "mongodb unavailable: connection refused",
-)
-INVALID = problem(
-    422,
-    "A parameter failed validation; ``errors`` lists each one",
-    "Validation failed",
-    "query.projection: String should have at most 100 characters",
-    errors=[
-        {
-            "field": "query.projection",
-            "message": "String should have at most 100 characters",
-            "type": "string_too_long",
-        }
-    ],
-)
+# The problems of the operations routes, from the catalogue (``orders_api.problems``).
+UNAUTHORIZED = problem_responses(problems.UNAUTHORIZED)
+UNKNOWN_PROJECTION = problem_responses(problems.UNKNOWN_PROJECTION)
+MONGO_DOWN = problem_responses(STORE_UNAVAILABLE)
+INVALID = problem_responses(VALIDATION_FAILED)
+NOT_READY = problem_responses(problems.NOT_READY)
+REBUILD_RUNNING = problem_responses(problems.REBUILD_ALREADY_RUNNING)
+NOTHING_TO_PARK = problem_responses(problems.NOTHING_TO_PARK)
 
 _FAILED_EVENT: dict[str, Any] = {
     "event_id": "5f0c7e0a-2f4e-4a57-9d0b-4c8f3e6a1b2d",
@@ -149,13 +95,6 @@ READY_EXAMPLE: dict[str, Any] = {
     ],
     "warnings": [],
 }
-NOT_READY = problem(
-    503,
-    "A store cannot be reached; ``checks`` says which and why",
-    "Not ready",
-    "unreachable: mongodb",
-    checks={"eventstore": "ok", "mongodb": "unavailable: no answer within 2s"},
-)
 METRICS_EXAMPLE = """\
 # HELP orders_api_commands_total Commands answered, by command (route name) and outcome
 # TYPE orders_api_commands_total counter
@@ -185,13 +124,6 @@ REBUILD_REPORT_EXAMPLE: dict[str, Any] = {
     "job": REBUILD_JOB_EXAMPLE,
     "status": REBUILDING_STATUS_EXAMPLE,
 }
-REBUILD_RUNNING = problem(
-    409,
-    "A rebuild of this projection is already running (here or in another process)",
-    "Rebuild already running",
-    "a rebuild of 'order_views' is already running (started by this API process)",
-    status_url="/admin/projections/order_views/rebuild",
-)
 DEAD_LETTER_EXAMPLE: dict[str, Any] = {
     "projection": "daily_sales",
     "version": 1,
@@ -202,9 +134,3 @@ DEAD_LETTER_EXAMPLE: dict[str, Any] = {
 }
 DEAD_LETTERS_EXAMPLE: dict[str, Any] = {"dead_letters": [DEAD_LETTER_EXAMPLE]}
 PARKED_EXAMPLE: dict[str, Any] = {"parked": [DEAD_LETTER_EXAMPLE]}
-NOTHING_TO_PARK = problem(
-    409,
-    "No version of the projection is failed: there is no event to park",
-    "Nothing to park",
-    "projection 'order_views' has no failed version",
-)

@@ -11,6 +11,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path
 from pydantic import BaseModel, ConfigDict, Field
 
+from orders_api import problems
 from orders_api.deps import DocumentStoreDep, EventStoreDep
 from orders_api.ops_docs import (
     LAG_NOTE,
@@ -48,7 +49,9 @@ def find_projection(name: str) -> Projection:
     try:
         return projection_by_name(name)
     except UnknownProjection as error:
-        raise ProblemError(404, "Unknown projection", str(error), known=list(error.known)) from None
+        raise ProblemError(
+            problems.UNKNOWN_PROJECTION, str(error), known=list(error.known)
+        ) from None
 
 
 @router.get(

@@ -27,6 +27,7 @@ import logging
 import resource
 import socket
 from dataclasses import dataclass, field
+from http import HTTPStatus
 from typing import Any, ClassVar
 
 import h11
@@ -35,14 +36,10 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
+from orders_api import problems
 from orders_api.settings import ApiSettings
 from shared.process.throttled_log import ThrottledWarning
-from shared.web.problem_details import (
-    PROBLEM_JSON,
-    PROBLEM_TYPE_BASE,
-    ProblemError,
-    problem_response,
-)
+from shared.web.problem_details import PROBLEM_JSON, ProblemError, problem_body, problem_response
 
 log = logging.getLogger("orders_api.server")
 READY_LINE = "orders-api ready on http://%s:%d"
@@ -51,10 +48,11 @@ RETRY_AFTER_S = 1
 # default is 100 connections), the event store's channel, the listening socket, log files.
 RESERVED_FDS = 200
 ACCEPT_OUT_OF_RESOURCES = "socket.accept() out of system resource"
-# Problem types of the refusals answered here, below the app (so not in its OpenAPI document).
-TOO_MANY_CONNECTIONS_TYPE = "too-many-connections"
-TOO_MANY_REQUESTS_TYPE = "too-many-requests-in-progress"
-BODY_TIMEOUT_TYPE = "request-body-timeout"
+# The refusals answered here, below the app (catalogue entries; the OpenAPI document shows
+# them on every operation).
+TOO_MANY_CONNECTIONS_TYPE = problems.TOO_MANY_CONNECTIONS.name
+TOO_MANY_REQUESTS_TYPE = problems.TOO_MANY_REQUESTS_IN_PROGRESS.name
+BODY_TIMEOUT_TYPE = problems.REQUEST_BODY_TIMEOUT.name
 
 
 @dataclass
@@ -88,33 +86,27 @@ class Refusals:
     )
 
 
-def _raw_problem(status: int, reason: str, title: str, detail: str, type_: str) -> bytes:
+def _raw_problem(error: ProblemError) -> bytes:
     """A complete HTTP/1.1 problem response that closes the connection, written before (or
     instead of) parsing the request, so it cannot go through the app."""
-    body = json.dumps(
-        {"type": PROBLEM_TYPE_BASE + type_, "title": title, "status": status, "detail": detail}
-    ).encode()
-    retry = f"Retry-After: {RETRY_AFTER_S}\r\n" if status == 503 else ""
+    body = json.dumps(problem_body(error)).encode()
+    retry = f"Retry-After: {RETRY_AFTER_S}\r\n" if "Retry-After" in error.kind.headers else ""
     head = (
-        f"HTTP/1.1 {status} {reason}\r\nContent-Type: {PROBLEM_JSON}\r\n{retry}"
+        f"HTTP/1.1 {error.status} {HTTPStatus(error.status).phrase}\r\n"
+        f"Content-Type: {PROBLEM_JSON}\r\n{retry}"
         f"Connection: close\r\nContent-Length: {len(body)}\r\n\r\n"
     )
     return head.encode("ascii") + body
 
 
 TOO_MANY_CONNECTIONS = _raw_problem(
-    503,
-    "Service Unavailable",
-    "Too many connections",
-    "the server has as many connections open as it accepts; retry later",
-    TOO_MANY_CONNECTIONS_TYPE,
+    ProblemError(
+        problems.TOO_MANY_CONNECTIONS,
+        "the server has as many connections open as it accepts; retry later",
+    )
 )
 BODY_TIMEOUT = _raw_problem(
-    408,
-    "Request Timeout",
-    "Request body too slow",
-    "the request body did not arrive in time",
-    BODY_TIMEOUT_TYPE,
+    ProblemError(problems.REQUEST_BODY_TIMEOUT, "the request body did not arrive in time")
 )
 
 
@@ -227,10 +219,8 @@ class ConcurrencyLimit:
         if self.in_progress >= self.limit:
             self.refusals.requests.warn(self.in_progress)
             error = ProblemError(
-                503,
-                "Too many requests in progress",
+                problems.TOO_MANY_REQUESTS_IN_PROGRESS,
                 "the server is answering as many requests as it takes at once; retry later",
-                type_=TOO_MANY_REQUESTS_TYPE,
                 headers={"Retry-After": str(RETRY_AFTER_S)},
             )
             await problem_response(Request(scope), error)(scope, receive, send)

@@ -16,10 +16,12 @@ from fastapi import Depends, Header, Request
 from fastapi import Query as QueryParam
 from starlette.types import Receive
 
+from read_side.http_problems import MALFORMED_CONSISTENCY_TOKEN
 from read_side.queries import DEFAULT_WAIT_MS, MAX_WAIT_MS
 from shared.messaging.bus import MessageBus
 from shared.messaging.messages import Query
 from shared.web.consistency_token import TOKEN_FORMAT, position_of
+from shared.web.problem_catalogue import VALIDATION_FAILED
 from shared.web.problem_details import ProblemError
 
 
@@ -59,11 +61,9 @@ def parse_token(token: str | None) -> int | None:
     position = position_of(token.strip())
     if position is None:
         raise ProblemError(
-            400,
-            "Malformed consistency token",
+            MALFORMED_CONSISTENCY_TOKEN,
             "X-Consistency-Token must be the decimal commit position a command returned "
             "(its X-Consistency-Token header or `position` field)",
-            type_="malformed-consistency-token",
         )
     return position
 
@@ -97,8 +97,7 @@ async def get_consistency(
         wait_ms = min(int(getattr(state, "read_wait_ms_default", DEFAULT_WAIT_MS)), maximum)
     elif wait_ms > maximum:
         raise ProblemError(
-            422,
-            "Validation failed",
+            VALIDATION_FAILED,
             f"query.wait_ms: must be at most {maximum}",
             errors=[
                 {

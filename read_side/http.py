@@ -27,13 +27,14 @@ from read_side.deps import Consistency, QueryBus, ReadConsistency
 from read_side.http_docs import (
     DAILY_SALES_EXAMPLE,
     ORDER_EXAMPLE,
+    ORDER_PROBLEMS,
     PAGE_EXAMPLE,
+    PAGE_PROBLEMS,
+    QUERY_PROBLEMS,
     SUMMARY_EXAMPLE,
-    WAIT_REFUSED_STATUS,
-    WAIT_REFUSED_TITLE,
-    WAIT_REFUSED_TYPE,
     read_responses,
 )
+from read_side.http_problems import CLIENT_CLOSED_REQUEST, MALFORMED_CURSOR, TOO_MANY_WAITING_READS
 from read_side.pagination import decode_cursor
 from read_side.queries import (
     DEFAULT_PAGE_SIZE,
@@ -47,6 +48,7 @@ from read_side.queries import (
 )
 from read_side.views import Answer, CustomerSummaryView, DailySalesReport, OrderPage, OrderView
 from shared.contract.order_events import OrderStatus
+from shared.web.problem_catalogue import ORDER_NOT_FOUND, VALIDATION_FAILED
 from shared.web.problem_details import ProblemError
 
 router = APIRouter(tags=["queries"])
@@ -77,7 +79,7 @@ def _validation_problem(error: ValidationError) -> ProblemError:
         for e in error.errors()
     ]
     detail = "; ".join(f"{item['field']}: {item['message']}" for item in fields)
-    return ProblemError(422, "Validation failed", detail, errors=fields)
+    return ProblemError(VALIDATION_FAILED, detail, errors=fields)
 
 
 async def _ask(
@@ -106,11 +108,9 @@ async def _ask(
 
 def _wait_refused_problem(error: TooManyWaiters) -> ProblemError:
     return ProblemError(
-        WAIT_REFUSED_STATUS,
-        WAIT_REFUSED_TITLE,
+        TOO_MANY_WAITING_READS,
         f"{error.max_waiters} reads are already waiting for their consistency token; "
         "retry later, or read without X-Consistency-Token",
-        type_=WAIT_REFUSED_TYPE,
         headers={"Retry-After": str(error.retry_after_s)},
     )
 
@@ -130,14 +130,14 @@ async def _unless_the_client_leaves(
         await asyncio.gather(work, left, return_exceptions=True)
     if work.cancelled():
         # Nobody reads this answer (uvicorn drops it); 499 says why in metrics and tests.
-        raise ProblemError(499, "Client closed request", "the client left while the read waited")
+        raise ProblemError(CLIENT_CLOSED_REQUEST, "the client left while the read waited")
     return cast(Answer[Any], work.result())
 
 
 @router.get(
     "/orders/{order_id}",
     response_model=OrderView,
-    responses=read_responses(ORDER_EXAMPLE, 400, 404, 422, 503),
+    responses=read_responses(ORDER_EXAMPLE, ORDER_PROBLEMS),
 )
 async def get_order(
     order_id: OrderId, bus: QueryBus, consistency: ReadConsistency, response: Response
@@ -149,8 +149,7 @@ async def get_order(
     if answer.value is None:
         hint = " (the read model has not caught up with your token yet)" if answer.stale else ""
         raise ProblemError(
-            404,
-            "Order not found",
+            ORDER_NOT_FOUND,
             f"no order {order_id}{hint}",
             headers=_headers(answer, consistency),
         )
@@ -160,7 +159,7 @@ async def get_order(
 @router.get(
     "/customers/{customer_id}/orders",
     response_model=OrderPage,
-    responses=read_responses(PAGE_EXAMPLE, 400, 422, 503),
+    responses=read_responses(PAGE_EXAMPLE, PAGE_PROBLEMS),
 )
 async def list_customer_orders(
     customer_id: CustomerId,
@@ -183,7 +182,7 @@ async def list_customer_orders(
         try:
             decode_cursor(cursor)
         except ValueError as error:
-            raise ProblemError(400, "Malformed cursor", str(error)) from None
+            raise ProblemError(MALFORMED_CURSOR, str(error)) from None
     answer: Answer[OrderPage] = await _ask(
         bus,
         response,
@@ -200,7 +199,7 @@ async def list_customer_orders(
 @router.get(
     "/customers/{customer_id}/summary",
     response_model=CustomerSummaryView,
-    responses=read_responses(SUMMARY_EXAMPLE, 400, 422, 503),
+    responses=read_responses(SUMMARY_EXAMPLE, QUERY_PROBLEMS),
 )
 async def get_customer_summary(
     customer_id: CustomerId, bus: QueryBus, consistency: ReadConsistency, response: Response
@@ -215,7 +214,7 @@ async def get_customer_summary(
 @router.get(
     "/reports/daily-sales",
     response_model=DailySalesReport,
-    responses=read_responses(DAILY_SALES_EXAMPLE, 400, 422, 503),
+    responses=read_responses(DAILY_SALES_EXAMPLE, QUERY_PROBLEMS),
 )
 async def get_daily_sales(
     from_day: Annotated[date, QueryParam(alias="from", description="first UTC day, YYYY-MM-DD")],

@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from shared.web.problem_details import PROBLEM_JSON, PROBLEM_TYPE_BASE, Problem
+from read_side.http_problems import (
+    MALFORMED_CONSISTENCY_TOKEN,
+    MALFORMED_CURSOR,
+    TOO_MANY_WAITING_READS,
+)
+from shared.web.problem_catalogue import (
+    ORDER_NOT_FOUND,
+    STORE_UNAVAILABLE,
+    VALIDATION_FAILED,
+    ProblemType,
+)
+from shared.web.problem_docs import problem_responses
 
 READ_HEADERS = {
     "X-Read-Model-Position": {
@@ -83,62 +95,27 @@ DAILY_SALES_EXAMPLE: dict[str, Any] = {
     "totals": _DAY,
 }
 
-# The answer to a read that would have to wait while READ_WAIT_MAX_WAITERS reads wait already.
-WAIT_REFUSED_STATUS = 503
-WAIT_REFUSED_TITLE = "Too many waiting reads"
-WAIT_REFUSED_TYPE = "too-many-waiting-reads"
+# Every query: its token and parameters are checked, and it reads MongoDB, possibly waiting.
+_ANY_QUERY = (
+    MALFORMED_CONSISTENCY_TOKEN,
+    VALIDATION_FAILED,
+    STORE_UNAVAILABLE,
+    TOO_MANY_WAITING_READS,
+)
+ORDER_PROBLEMS = (*_ANY_QUERY, ORDER_NOT_FOUND)
+PAGE_PROBLEMS = (*_ANY_QUERY, MALFORMED_CURSOR)
+QUERY_PROBLEMS = _ANY_QUERY
 
-_PROBLEMS: dict[int, tuple[str, dict[str, Any]]] = {
-    400: (
-        "A malformed X-Consistency-Token header or pagination cursor",
-        {
-            "title": "Malformed cursor",
-            "detail": "malformed cursor: pass the next_cursor of the previous page unchanged",
-        },
-    ),
-    404: (
-        "No such order in the read model (X-Read-Model-Stale: true says it may not have "
-        "caught up with your token yet)",
-        {"title": "Order not found", "detail": "no order 0b6f1c1e-…"},
-    ),
-    422: (
-        "A path or query parameter failed validation; ``errors`` lists each one",
-        {
-            "title": "Validation failed",
-            "detail": "query.limit: Input should be less than or equal to 100",
-            "errors": [
-                {
-                    "field": "query.limit",
-                    "message": "Input should be less than or equal to 100",
-                    "type": "less_than_equal",
-                }
-            ],
-        },
-    ),
-    503: (
-        "MongoDB cannot be reached, or READ_WAIT_MAX_WAITERS reads with a consistency token "
-        f"are waiting already (type `{WAIT_REFUSED_TYPE}`, answered at once); retry after the "
-        "Retry-After seconds",
-        {"title": "Service unavailable", "detail": "mongodb unavailable: connection refused"},
-    ),
-}
+# The refusal of a read that would have to wait while READ_WAIT_MAX_WAITERS reads wait already.
+WAIT_REFUSED_STATUS = TOO_MANY_WAITING_READS.status
+WAIT_REFUSED_TYPE = TOO_MANY_WAITING_READS.name
 
 
-def read_responses(example: dict[str, Any], *errors: int) -> dict[int | str, dict[str, Any]]:
+def read_responses(
+    example: dict[str, Any], problems: Sequence[ProblemType]
+) -> dict[int | str, dict[str, Any]]:
     """The ``responses=`` of a query route: its 200 example and headers, and its problems."""
-    responses: dict[int | str, dict[str, Any]] = {
-        200: {"headers": READ_HEADERS, "content": {"application/json": {"example": example}}}
+    return {
+        200: {"headers": READ_HEADERS, "content": {"application/json": {"example": example}}},
+        **problem_responses(*problems),
     }
-    for status in errors:
-        description, problem = _PROBLEMS[status]
-        body = {
-            "type": PROBLEM_TYPE_BASE + str(problem["title"]).lower().replace(" ", "-"),
-            "status": status,
-            **problem,
-        }
-        responses[status] = {
-            "model": Problem,
-            "description": description,
-            "content": {PROBLEM_JSON: {"example": body}},
-        }
-    return responses

@@ -2,7 +2,9 @@
 
 Routers raise ``ProblemError`` (or domain errors that their own handlers map to one); the app
 factory calls ``install_problem_handlers`` once so framework errors (malformed JSON, validation,
-unknown routes, anything unexpected) get the same shape and never leak a stack trace.
+unknown routes, anything unexpected) get the same shape and never leak a stack trace. Every
+problem is one of the catalogue's ``ProblemType`` entries (``shared.web.problem_catalogue``):
+its status, type and title come from there, never from the place that raises it.
 
 A body never tells a client whether its text matched a secret: ``instance`` names the request
 by its correlation id (``urn:correlation-id:<id>``) instead of repeating its path, and details
@@ -23,9 +25,31 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from shared.process.logging_setup import correlation_id, redact_uri_credentials
+from shared.web.problem_catalogue import (
+    CONTENT_TOO_LARGE,
+    HTTP_ERROR,
+    INTERNAL_ERROR,
+    MALFORMED_JSON,
+    METHOD_NOT_ALLOWED,
+    NOT_FOUND,
+    PROBLEM_TYPE_BASE,
+    VALIDATION_FAILED,
+    ProblemType,
+)
+
+__all__ = [
+    "INSTANCE_PREFIX",
+    "PROBLEM_JSON",
+    "PROBLEM_TYPE_BASE",  # defined with the catalogue; many modules take it from here
+    "Problem",
+    "ProblemError",
+    "install_problem_handlers",
+    "problem_body",
+    "problem_instance",
+    "problem_response",
+]
 
 PROBLEM_JSON = "application/problem+json"
-PROBLEM_TYPE_BASE = "https://orders.example/problems/"
 INSTANCE_PREFIX = "urn:correlation-id:"
 log = logging.getLogger(__name__)
 
@@ -47,23 +71,26 @@ class Problem(BaseModel):
 
 
 class ProblemError(Exception):
-    """Raise to answer with a problem document."""
+    """Raise to answer with a problem document of the catalogued ``kind``.
+
+    ``status`` overrides the kind's only for a framework error whose status no entry names.
+    """
 
     def __init__(
         self,
-        status: int,
-        title: str,
+        kind: ProblemType,
         detail: str,
         *,
-        type_: str | None = None,
         headers: Mapping[str, str] | None = None,
+        status: int | None = None,
         **extra: Any,
     ) -> None:
         super().__init__(detail)
-        self.status = status
-        self.title = title
+        self.kind = kind
+        self.status = kind.status if status is None else status
+        self.title = kind.title
+        self.type = kind.name
         self.detail = detail
-        self.type = type_ or title.lower().replace(" ", "-")
         self.headers = dict(headers or {})
         self.extra = extra
 
@@ -74,9 +101,10 @@ def problem_instance() -> str | None:
     return INSTANCE_PREFIX + chosen if chosen else None
 
 
-def problem_response(request: Request, error: ProblemError) -> JSONResponse:
+def problem_body(error: ProblemError, instance: str | None = None) -> dict[str, Any]:
+    """The problem document of ``error`` (the same for an answer and an OpenAPI example)."""
     body: dict[str, Any] = {
-        "type": PROBLEM_TYPE_BASE + error.type,
+        "type": error.kind.uri,
         "title": error.title,
         "status": error.status,
         # Driver text may carry a store URI: mask its user info by shape alone, so text a
@@ -84,9 +112,13 @@ def problem_response(request: Request, error: ProblemError) -> JSONResponse:
         "detail": redact_uri_credentials(error.detail),
         **error.extra,
     }
-    instance = problem_instance()
     if instance is not None:  # outside a request's correlation context: no instance at all
         body["instance"] = instance
+    return body
+
+
+def problem_response(request: Request, error: ProblemError) -> JSONResponse:
+    body = problem_body(error, problem_instance())
     return JSONResponse(
         body, status_code=error.status, media_type=PROBLEM_JSON, headers=error.headers
     )
@@ -105,8 +137,7 @@ async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
         return problem_response(
             request,
             ProblemError(
-                400,
-                "Malformed JSON",
+                MALFORMED_JSON,
                 f"the request body is not valid JSON: "
                 f"{first.get('ctx', {}).get('error', 'parse error')}",
             ),
@@ -120,24 +151,25 @@ async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
         for error in errors
     ]
     detail = "; ".join(f"{item['field']}: {item['message']}" for item in fields)
-    return problem_response(request, ProblemError(422, "Validation failed", detail, errors=fields))
+    return problem_response(request, ProblemError(VALIDATION_FAILED, detail, errors=fields))
+
+
+# The framework's own HTTP errors: unknown paths and methods, and (FastAPI) a body it could not
+# read at all, which is a 400; any other status keeps its status as an HTTP_ERROR.
+_HTTP_ERRORS = {kind.status: kind for kind in (NOT_FOUND, METHOD_NOT_ALLOWED, CONTENT_TOO_LARGE)}
 
 
 async def _on_http(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, StarletteHTTPException)
-    title = {404: "Not found", 405: "Method not allowed", 413: "Content too large"}.get(
-        exc.status_code, "HTTP error"
-    )
-    return problem_response(
-        request,
-        ProblemError(exc.status_code, title, str(exc.detail), headers=exc.headers or None),
-    )
+    kind = _HTTP_ERRORS.get(exc.status_code, HTTP_ERROR)
+    error = ProblemError(kind, str(exc.detail), headers=exc.headers or None, status=exc.status_code)
+    return problem_response(request, error)
 
 
 async def _on_unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
     return problem_response(
-        request, ProblemError(500, "Internal error", "an unexpected error occurred; it was logged")
+        request, ProblemError(INTERNAL_ERROR, str(INTERNAL_ERROR.example["detail"]))
     )
 
 

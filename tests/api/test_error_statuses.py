@@ -19,6 +19,7 @@ from shared.ports.event_store import (
     ExpectedRevision,
     NewEvent,
 )
+from shared.web.problem_details import PROBLEM_TYPE_BASE
 from tests.api.stubs import UnavailableEventStore, UnusedDocumentStore
 from tests.api.support import create, new_key, new_order, serve, stream_of
 from tests.fakes.event_store import InMemoryEventStore
@@ -27,12 +28,14 @@ from tests.samples import ADDRESS
 MUG = {"sku": "MUG-RED", "quantity": 2, "unit_price": 1250}
 
 
-def problem(response: httpx.Response, status: int) -> dict[str, Any]:
+def problem(response: httpx.Response, status: int, type_name: str) -> dict[str, Any]:
+    """The body of a problem answer of ``status`` and type ``type_name`` (what clients match)."""
     assert response.status_code == status, response.text
     assert response.headers["content-type"] == "application/problem+json"
     body: dict[str, Any] = response.json()
     assert body["status"] == status
-    assert body["title"] and body["detail"] and body["type"].startswith("https://")
+    assert body["type"] == PROBLEM_TYPE_BASE + type_name
+    assert body["title"] and body["detail"]
     return body
 
 
@@ -40,12 +43,12 @@ async def test_malformed_json_is_400(client: httpx.AsyncClient) -> None:
     response = await client.post(
         "/orders", content=b'{"customer_id": ', headers={"content-type": "application/json"}
     )
-    assert "not valid JSON" in problem(response, 400)["detail"]
+    assert "not valid JSON" in problem(response, 400, "malformed-json")["detail"]
 
 
 async def test_an_unknown_order_is_404(client: httpx.AsyncClient) -> None:
     order_id = new_key()
-    body = problem(await client.post(f"/orders/{order_id}/place"), 404)
+    body = problem(await client.post(f"/orders/{order_id}/place"), 404, "order-not-found")
     assert order_id in body["detail"]
 
 
@@ -54,7 +57,7 @@ async def test_a_broken_rule_is_409_naming_it_and_writes_nothing(
 ) -> None:
     order_id = (await create(client))["order_id"]
 
-    body = problem(await client.post(f"/orders/{order_id}/place"), 409)
+    body = problem(await client.post(f"/orders/{order_id}/place"), 409, "rule-violation")
 
     assert body["rule"] == "place_requires_items"
     assert len(await stream_of(event_store, order_id)) == 1
@@ -64,7 +67,7 @@ async def test_paying_the_wrong_amount_is_409(client: httpx.AsyncClient) -> None
     order_id = (await create(client, items=[MUG]))["order_id"]
     await client.post(f"/orders/{order_id}/place")
     response = await client.post(f"/orders/{order_id}/payments", json={"amount": 2499})
-    assert problem(response, 409)["rule"] == "payment_must_equal_outstanding"
+    assert problem(response, 409, "rule-violation")["rule"] == "payment_must_equal_outstanding"
 
 
 async def test_a_stale_if_match_is_412_and_writes_nothing(
@@ -81,7 +84,7 @@ async def test_a_stale_if_match_is_412_and_writes_nothing(
         f"/orders/{order_id}/items", json=MUG, headers={"If-Match": f'"{order["version"]}"'}
     )
 
-    body = problem(stale, 412)
+    body = problem(stale, 412, "version-mismatch")
     assert body["current_version"] == first.json()["version"]
     assert len(await stream_of(event_store, order_id)) == 2
 
@@ -90,7 +93,7 @@ async def test_a_stale_if_match_is_412_and_writes_nothing(
 async def test_a_malformed_if_match_is_400(client: httpx.AsyncClient, header: str) -> None:
     order_id = (await create(client))["order_id"]
     response = await client.post(f"/orders/{order_id}/place", headers={"If-Match": header})
-    assert problem(response, 400)["title"] == "Malformed If-Match"
+    assert problem(response, 400, "malformed-if-match")["title"] == "Malformed If-Match"
 
 
 @pytest.mark.parametrize("header", ['W/"0"', '"abc"', '"-1"', '"01"'])
@@ -99,7 +102,7 @@ async def test_an_if_match_that_can_never_match_is_412(
 ) -> None:
     order_id = (await create(client, items=[MUG]))["order_id"]
     response = await client.post(f"/orders/{order_id}/place", headers={"If-Match": header})
-    problem(response, 412)
+    problem(response, 412, "version-mismatch")
 
 
 @pytest.mark.parametrize("header", ["*", '"1"', ' "1" , W/"x" ', '"zz", "1"'])
@@ -115,14 +118,14 @@ async def test_a_matching_if_match_runs_the_command(client: httpx.AsyncClient, h
 )
 async def test_an_invalid_idempotency_key_is_400(client: httpx.AsyncClient, key: bytes) -> None:
     response = await client.post("/orders", json=new_order(), headers={"Idempotency-Key": key})
-    assert problem(response, 400)["title"] == "Invalid Idempotency-Key"
+    assert problem(response, 400, "invalid-idempotency-key")["title"] == "Invalid Idempotency-Key"
 
 
 async def test_a_body_over_the_limit_is_413(
     client: httpx.AsyncClient, settings: ApiSettings
 ) -> None:
     body = new_order(customer_id="c" * (settings.max_body_bytes + 1))
-    problem(await client.post("/orders", json=body), 413)
+    problem(await client.post("/orders", json=body), 413, "content-too-large")
 
 
 async def test_a_streamed_body_over_the_limit_is_413_whatever_it_declares(
@@ -136,7 +139,7 @@ async def test_a_streamed_body_over_the_limit_is_413_whatever_it_declares(
     response = await client.post(
         "/orders", content=chunks(), headers={"content-type": "application/json"}
     )
-    problem(response, 413)
+    problem(response, 413, "content-too-large")
 
 
 async def test_a_body_just_under_the_limit_is_read(
@@ -148,7 +151,8 @@ async def test_a_body_just_under_the_limit_is_read(
         content=payload,
         headers={"content-type": "application/json"},
     )
-    problem(response, 404)  # parsed, validated, dispatched: the order does not exist
+    # Parsed, validated, dispatched: the order does not exist.
+    problem(response, 404, "order-not-found")
 
 
 INVALID_BODIES: list[tuple[dict[str, Any], str]] = [
@@ -179,7 +183,7 @@ INVALID_BODIES: list[tuple[dict[str, Any], str]] = [
 async def test_an_invalid_create_is_422_naming_the_field(
     client: httpx.AsyncClient, body: dict[str, Any], field: str
 ) -> None:
-    errors = problem(await client.post("/orders", json=body), 422)["errors"]
+    errors = problem(await client.post("/orders", json=body), 422, "validation-failed")["errors"]
     assert field in [error["field"] for error in errors]
 
 
@@ -199,17 +203,19 @@ async def test_an_invalid_command_body_is_422_naming_the_field(
     client: httpx.AsyncClient, path: str, body: dict[str, Any], field: str
 ) -> None:
     response = await client.post(f"/orders/{new_key()}/{path}", json=body)
-    assert field in [error["field"] for error in problem(response, 422)["errors"]]
+    errors = problem(response, 422, "validation-failed")["errors"]
+    assert field in [error["field"] for error in errors]
 
 
 async def test_an_order_id_that_is_no_uuid_is_422(client: httpx.AsyncClient) -> None:
-    errors = problem(await client.post("/orders/not-a-uuid/place"), 422)["errors"]
+    response = await client.post("/orders/not-a-uuid/place")
+    errors = problem(response, 422, "validation-failed")["errors"]
     assert [error["field"] for error in errors] == ["path.order_id"]
 
 
 async def test_unknown_routes_and_methods_are_problems_too(client: httpx.AsyncClient) -> None:
-    problem(await client.get("/nowhere"), 404)
-    problem(await client.get(f"/orders/{new_key()}/place"), 405)
+    problem(await client.get("/nowhere"), 404, "not-found")
+    problem(await client.get(f"/orders/{new_key()}/place"), 405, "method-not-allowed")
 
 
 async def test_an_unreachable_event_store_is_503_with_retry_after(
@@ -225,7 +231,7 @@ async def test_an_unreachable_event_store_is_503_with_retry_after(
         added = await client.post(f"/orders/{new_key()}/items", json=MUG)
 
     for response in (created, added):
-        assert problem(response, 503)["store"] == "eventstore"
+        assert problem(response, 503, "store-unavailable")["store"] == "eventstore"
         assert response.headers["Retry-After"] == "3"
 
 
@@ -247,7 +253,7 @@ async def test_a_real_adapter_with_no_server_behind_it_is_503(
             response = await client.post("/orders", json=new_order())
     finally:
         await store.close()
-    problem(response, 503)
+    problem(response, 503, "store-unavailable")
     assert int(response.headers["Retry-After"]) >= 1
 
 
@@ -278,8 +284,8 @@ async def test_a_conflict_that_outlasts_the_retries_is_409_with_retry_after(
         order_id = (await create(client))["order_id"]
         response = await client.post(f"/orders/{order_id}/items", json=MUG)
 
-    body = problem(response, 409)
-    assert body["type"].endswith("/concurrent-modification") and "rule" not in body
+    body = problem(response, 409, "concurrent-modification")
+    assert "rule" not in body
     assert response.headers["Retry-After"] == "1"
     assert store.appends == 1 + 3  # the create, then one decide-append round per attempt
     assert len(await stream_of(store, order_id)) == 1
@@ -301,7 +307,7 @@ async def test_an_unexpected_error_is_a_500_problem_without_a_trace(
     ):
         response = await client.get("/broken", headers={"X-Correlation-ID": "trace-500"})
 
-    body = problem(response, 500)
+    body = problem(response, 500, "internal-error")
     assert "secret internals" not in response.text and "Traceback" not in response.text
     assert body["detail"] == "an unexpected error occurred; it was logged"
     assert response.headers["X-Correlation-ID"] == "trace-500"

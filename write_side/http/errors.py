@@ -1,8 +1,10 @@
 """The one place where the write side's errors become HTTP problems.
 
 Routes never catch these; the app factory installs the handlers once. Each error maps to one
-status: a broken business rule 409 (naming the rule), an unknown order 404, a pinned version
-that no longer holds 412, and a conflict that survived the handler's retries 409.
+catalogue entry (``write_side.http.problems``, ``shared.web.problem_catalogue``): a broken
+business rule 409 ``rule-violation`` (naming the rule), an unknown order 404 ``order-not-found``,
+a pinned version that no longer holds 412 ``version-mismatch``, and a conflict that survived the
+handler's retries 409 ``concurrent-modification``.
 """
 
 from __future__ import annotations
@@ -13,27 +15,25 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from shared.ports.event_store import ConcurrencyError
+from shared.web.problem_catalogue import ORDER_NOT_FOUND
 from shared.web.problem_details import ProblemError, problem_response
 from write_side.errors import OrderNotFound, RuleViolation, VersionMismatch
+from write_side.http.problems import CONCURRENT_MODIFICATION, RULE_VIOLATION, VERSION_MISMATCH
 
 
 def _rule_violation(error: RuleViolation) -> ProblemError:
-    return ProblemError(
-        409, "Business rule violated", error.message, type_="rule-violation", rule=error.rule
-    )
+    return ProblemError(RULE_VIOLATION, error.message, rule=error.rule)
 
 
 def _order_not_found(error: OrderNotFound) -> ProblemError:
-    return ProblemError(404, "Order not found", f"no order {error.order_id}")
+    return ProblemError(ORDER_NOT_FOUND, f"no order {error.order_id}")
 
 
 def _version_mismatch(error: VersionMismatch) -> ProblemError:
     at = "does not exist" if error.actual is None else f"is at version {error.actual}"
     return ProblemError(
-        412,
-        "Precondition failed",
+        VERSION_MISMATCH,
         f"If-Match named version {error.expected} but the order {at}",
-        type_="version-mismatch",
         expected_version=error.expected,
         current_version=error.actual,
     )
@@ -41,10 +41,8 @@ def _version_mismatch(error: VersionMismatch) -> ProblemError:
 
 def _concurrency(error: ConcurrencyError) -> ProblemError:
     return ProblemError(
-        409,
-        "Concurrent modification",
+        CONCURRENT_MODIFICATION,
         "the order kept changing while this command was decided; retry it",
-        type_="concurrent-modification",
         headers={"Retry-After": "1"},
     )
 

@@ -26,6 +26,11 @@ from typing import Any
 
 from shared.web.problem_details import ProblemError
 from write_side.commands import MAX_IDEMPOTENCY_KEY_LENGTH
+from write_side.http.problems import (
+    INVALID_IDEMPOTENCY_KEY,
+    MALFORMED_IF_MATCH,
+    VERSION_MISMATCH,
+)
 
 # One list element: optional weak prefix and a quoted opaque tag, then a comma or the end.
 # Empty elements are allowed by the list syntax of RFC 9110 §5.6.1.
@@ -71,15 +76,13 @@ def _entity_tags(value: str) -> list[tuple[bool, str]]:
         match = _ELEMENT.match(value, position)
         if match is None or match.end() == position:
             raise ProblemError(
-                400,
-                "Malformed If-Match",
-                'If-Match must be "*" or a list of entity tags such as "3"',
+                MALFORMED_IF_MATCH, 'If-Match must be "*" or a list of entity tags such as "3"'
             )
         if match.group(2) is not None:
             tags.append((match.group(1) is not None, match.group(2)))
         position = match.end()
     if not tags:
-        raise ProblemError(400, "Malformed If-Match", "If-Match names no entity tag")
+        raise ProblemError(MALFORMED_IF_MATCH, "If-Match names no entity tag")
     return tags
 
 
@@ -100,16 +103,12 @@ def expected_version_from_if_match(lines: Sequence[str] | str | None) -> int | N
     }
     if not versions:
         raise ProblemError(
-            412,
-            "Precondition failed",
+            VERSION_MISMATCH,
             'no entity tag in If-Match can match: versions are strong tags of the form "<n>"',
-            type_="version-mismatch",
         )
     if len(versions) > 1:
         raise ProblemError(
-            400,
-            "Malformed If-Match",
-            "If-Match names several versions; a command pins exactly one",
+            MALFORMED_IF_MATCH, "If-Match names several versions; a command pins exactly one"
         )
     return versions.pop()
 
@@ -119,7 +118,5 @@ def checked_idempotency_key(value: str | None) -> str | None:
     if value is None:
         return None
     if not IDEMPOTENCY_KEY.fullmatch(value):
-        raise ProblemError(
-            400, "Invalid Idempotency-Key", f"Idempotency-Key: {IDEMPOTENCY_KEY_RULE}"
-        )
+        raise ProblemError(INVALID_IDEMPOTENCY_KEY, f"Idempotency-Key: {IDEMPOTENCY_KEY_RULE}")
     return value

@@ -21,7 +21,12 @@ from write_side.commands import (
     order_id_for_idempotency_key,
 )
 from write_side.http.deps import CommandBus, Context, CorrelationId, IdempotencyKey
-from write_side.http.docs import SUCCESS_HEADERS, problem_responses
+from write_side.http.docs import (
+    CREATE_PROBLEMS,
+    ON_ORDER_PROBLEMS,
+    ON_ORDER_WITHOUT_BODY_PROBLEMS,
+    SUCCESS_HEADERS,
+)
 from write_side.http.models import (
     SKU_PATTERN,
     AddItemBody,
@@ -37,7 +42,6 @@ router = APIRouter(tags=["commands"])
 
 OrderId = Annotated[UUID, Path(description="the order's id")]
 SkuPath = Annotated[str, Path(pattern=SKU_PATTERN, description="the SKU to remove")]
-_ON_ORDER = problem_responses(400, 404, 409, 412, 413, 422, 503)
 _OK: dict[int | str, dict[str, Any]] = {200: {"headers": SUCCESS_HEADERS}}
 
 
@@ -55,7 +59,7 @@ async def _send(bus: CommandBus, command: OrderCommand, response: Response) -> C
     status_code=status.HTTP_201_CREATED,
     responses={
         201: {"headers": {**SUCCESS_HEADERS, "Location": {"description": "/orders/{order_id}"}}},
-        **problem_responses(400, 409, 413, 422, 503),
+        **CREATE_PROBLEMS,
     },
 )
 async def create_order(
@@ -73,7 +77,7 @@ async def create_order(
     return accepted
 
 
-@router.post("/orders/{order_id}/items", responses={**_OK, **_ON_ORDER})
+@router.post("/orders/{order_id}/items", responses={**_OK, **ON_ORDER_PROBLEMS})
 async def add_item(
     order_id: OrderId, body: AddItemBody, response: Response, bus: CommandBus, context: Context
 ) -> CommandAccepted:
@@ -81,7 +85,9 @@ async def add_item(
     return await _send(bus, body.command(order_id, **context.fields()), response)
 
 
-@router.delete("/orders/{order_id}/items/{sku}", responses={**_OK, **_ON_ORDER})
+@router.delete(
+    "/orders/{order_id}/items/{sku}", responses={**_OK, **ON_ORDER_WITHOUT_BODY_PROBLEMS}
+)
 async def remove_item(
     order_id: OrderId, sku: SkuPath, response: Response, bus: CommandBus, context: Context
 ) -> CommandAccepted:
@@ -89,7 +95,7 @@ async def remove_item(
     return await _send(bus, RemoveItem(order_id=order_id, sku=sku, **context.fields()), response)
 
 
-@router.put("/orders/{order_id}/shipping-address", responses={**_OK, **_ON_ORDER})
+@router.put("/orders/{order_id}/shipping-address", responses={**_OK, **ON_ORDER_PROBLEMS})
 async def change_shipping_address(
     order_id: OrderId,
     body: ChangeShippingAddressBody,
@@ -101,7 +107,7 @@ async def change_shipping_address(
     return await _send(bus, body.command(order_id, **context.fields()), response)
 
 
-@router.post("/orders/{order_id}/place", responses={**_OK, **_ON_ORDER})
+@router.post("/orders/{order_id}/place", responses={**_OK, **ON_ORDER_WITHOUT_BODY_PROBLEMS})
 async def place_order(
     order_id: OrderId, response: Response, bus: CommandBus, context: Context
 ) -> CommandAccepted:
@@ -109,7 +115,7 @@ async def place_order(
     return await _send(bus, PlaceOrder(order_id=order_id, **context.fields()), response)
 
 
-@router.post("/orders/{order_id}/payments", responses={**_OK, **_ON_ORDER})
+@router.post("/orders/{order_id}/payments", responses={**_OK, **ON_ORDER_PROBLEMS})
 async def record_payment(
     order_id: OrderId,
     body: RecordPaymentBody,
@@ -121,7 +127,7 @@ async def record_payment(
     return await _send(bus, body.command(order_id, **context.fields()), response)
 
 
-@router.post("/orders/{order_id}/ship", responses={**_OK, **_ON_ORDER})
+@router.post("/orders/{order_id}/ship", responses={**_OK, **ON_ORDER_PROBLEMS})
 async def ship_order(
     order_id: OrderId, body: ShipOrderBody, response: Response, bus: CommandBus, context: Context
 ) -> CommandAccepted:
@@ -129,7 +135,7 @@ async def ship_order(
     return await _send(bus, body.command(order_id, **context.fields()), response)
 
 
-@router.post("/orders/{order_id}/cancel", responses={**_OK, **_ON_ORDER})
+@router.post("/orders/{order_id}/cancel", responses={**_OK, **ON_ORDER_PROBLEMS})
 async def cancel_order(
     order_id: OrderId, body: CancelOrderBody, response: Response, bus: CommandBus, context: Context
 ) -> CommandAccepted:
