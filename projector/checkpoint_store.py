@@ -1,10 +1,12 @@
-"""Checkpoint documents: how far each projection version got, and in what state.
+"""Checkpoints: how far each projection version got, and how it stands; the projector's only
+reader and writer of checkpoint documents.
 
 One document per projection version in ``projection_checkpoints`` (``_id`` = the version's
 collection name, see ``shared.contract.read_models``). ``position`` is the global position of
 the last event applied or scanned; a failed version also records the event it failed on. Only
 one process writes a given version's document at a time: the daemon for active versions, the
-rebuilder for the version it is building, an operator command for a failed version.
+rebuilder for the version it is building, an operator command for a failed version (and that
+one only on condition that the version still fails on the event the operator saw).
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from projector.lifecycle import (
 )
 from projector.projection import Projection
 from shared.contract.read_models import CHECKPOINTS, collection_name
-from shared.ports.document_store import DocumentStore, UpdateOne
+from shared.ports.document_store import DeleteOne, DocumentStore, UpdateOne
 
 
 class FailedEvent(BaseModel):
@@ -175,9 +177,6 @@ async def load_checkpoint(store: DocumentStore, checkpoint_id: str) -> Checkpoin
 
 def checkpoint_op(target: Target, now: datetime) -> UpdateOne:
     """Overwrite the version's document with the target's progress (upsert)."""
-    error: object = (
-        target.failure.model_dump(mode="json") if target.failure is not None else target.reason
-    )
     return UpdateOne(
         {"_id": target.checkpoint_id},
         {
@@ -188,13 +187,51 @@ def checkpoint_op(target: Target, now: datetime) -> UpdateOne:
                 "state": target.state,
                 "last_event_at": target.last_event_at,
                 "updated_at": now,
-                "error": error,
+                "error": _error_field(target.standing),
             }
         },
         upsert=True,
     )
 
 
+def _error_field(standing: Standing) -> object:
+    """The failed event, or why the version is failing or waiting for a store, or None."""
+    if standing.failure is not None:
+        return standing.failure.model_dump(mode="json")
+    return standing.reason
+
+
 async def save_checkpoints(store: DocumentStore, targets: Sequence[Target], now: datetime) -> None:
     if targets:
         await store.bulk_write(CHECKPOINTS, [checkpoint_op(t, now) for t in targets])
+
+
+async def save_parked(
+    store: DocumentStore, checkpoint_id: str, failed: CheckpointRecord, resumed: CheckpointRecord
+) -> None:
+    """Replace the progress of a version that ``failed`` on an event with ``resumed`` (its
+    progress once an operator parked that event), counting the event in ``parked_events``; only
+    while the stored version still fails on that very event (no race with a daemon retry)."""
+    if failed.failure is None:
+        raise ValueError(f"checkpoint {checkpoint_id!r}: nothing failed, nothing to park")
+    update = {
+        "$set": {
+            "position": resumed.position,
+            "state": resumed.state,
+            "error": _error_field(resumed.standing),
+            "updated_at": resumed.updated_at,
+        },
+        "$inc": {"parked_events": 1},
+    }
+    condition = {"_id": checkpoint_id, "error.event_id": str(failed.failure.event_id)}
+    await store.bulk_write(CHECKPOINTS, [UpdateOne(condition, update)])
+
+
+async def delete_checkpoint(store: DocumentStore, checkpoint_id: str) -> None:
+    await store.bulk_write(CHECKPOINTS, [DeleteOne({"_id": checkpoint_id})])
+
+
+async def checkpointed_versions(store: DocumentStore, projection: str) -> set[int]:
+    """The versions of ``projection`` that have a checkpoint document."""
+    documents = await store.find(CHECKPOINTS, {"projection": projection})
+    return {int(doc["version"]) for doc in documents if isinstance(doc.get("version"), int)}

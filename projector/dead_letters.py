@@ -13,15 +13,16 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import replace
 from datetime import datetime
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from projector.checkpoint_store import FailedEvent, load_checkpoints
+from projector.checkpoint_store import FailedEvent, load_checkpoints, save_parked
 from projector.lifecycle import Actor, Trigger, transition
 from projector.version_registry import read_entry
-from shared.contract.read_models import CHECKPOINTS, DEAD_LETTERS, collection_name
+from shared.contract.read_models import DEAD_LETTERS, collection_name
 from shared.contract.versioned_events import utc_now
 from shared.ports.document_store import DocumentStore, UpdateOne
 from shared.ports.event_store import EventStoreReader, StreamNotFound
@@ -121,25 +122,13 @@ async def park_failed_event(
                 )
             ],
         )
-        # Only if the version still fails on that very event (no race with a daemon retry).
-        resumed = transition(record.standing, Trigger.PARKED, Actor.OPERATOR)
-        await store.bulk_write(
-            CHECKPOINTS,
-            [
-                UpdateOne(
-                    {"_id": checkpoint_id, "error.event_id": str(failure.event_id)},
-                    {
-                        "$set": {
-                            "position": failure.position,
-                            "state": resumed.state,
-                            "error": None,
-                            "updated_at": letter.parked_at,
-                        },
-                        "$inc": {"parked_events": 1},
-                    },
-                )
-            ],
+        resumed = replace(
+            record,
+            position=failure.position,
+            standing=transition(record.standing, Trigger.PARKED, Actor.OPERATOR),
+            updated_at=letter.parked_at,
         )
+        await save_parked(store, checkpoint_id, record, resumed)
         parked.append(letter)
     if not parked:
         raise NothingToPark(f"projection {projection!r} has no failed version")

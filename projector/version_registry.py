@@ -20,10 +20,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from projector.checkpoint_store import as_utc
+from projector.checkpoint_store import as_utc, checkpointed_versions, delete_checkpoint
 from projector.lifecycle import rebuild_owner_alive
-from shared.contract.read_models import CHECKPOINTS, REGISTRY, collection_name
-from shared.ports.document_store import DeleteOne, DocumentStore, UpdateOne
+from shared.contract.read_models import REGISTRY, collection_name
+from shared.ports.document_store import DocumentStore, UpdateOne
 
 
 class RebuildInProgress(Exception):
@@ -187,8 +187,7 @@ async def drop_old_versions(
         for name in await store.list_collections()
         if (match := pattern.match(name))
     }
-    checkpoints = await store.find(CHECKPOINTS, {"projection": entry.name})
-    versions |= {int(doc["version"]) for doc in checkpoints if isinstance(doc.get("version"), int)}
+    versions |= await checkpointed_versions(store, entry.name)
     dropped = sorted(v for v in versions if v < entry.active_version and v not in keep)
     for version in dropped:
         await drop_version(store, entry.name, version)
@@ -209,4 +208,4 @@ async def drop_version(store: DocumentStore, name: str, version: int) -> None:
     """Remove a version's collection and its checkpoint document."""
     collection = collection_name(name, version)
     await store.drop_collection(collection)
-    await store.bulk_write(CHECKPOINTS, [DeleteOne({"_id": collection})])
+    await delete_checkpoint(store, collection)
