@@ -2,7 +2,10 @@
 
 The shapes follow the projections' documents (``projector/projections/*``): money is integer
 minor units, amounts in different currencies are kept apart (maps keyed by currency code), and
-datetimes are UTC.
+datetimes are UTC. A sum a projection kept across orders (per-currency money, SKU figures,
+status counts) is stored as an int or, beyond int64, as its exact decimal string
+(``shared/contract/read_model_sums.py``); ``sum_of`` reads either back as the exact int, so the
+answers are integers (JSON numbers) whatever their size.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
 from read_side.pagination import as_utc
 from shared.contract.order_events import OrderStatus
+from shared.contract.read_model_sums import sum_of
 
 UtcDatetime = Annotated[datetime, AfterValidator(as_utc)]
 MinorUnits = Annotated[int, Field(description="integer minor units of the currency")]
@@ -45,7 +49,7 @@ def unescape_key(key: str) -> str:
 
 
 def _per_currency(raw: Mapping[str, Any] | None) -> dict[str, int]:
-    return {unescape_key(key): int(value) for key, value in (raw or {}).items()}
+    return {unescape_key(key): sum_of(value) for key, value in (raw or {}).items()}
 
 
 class _View(BaseModel):
@@ -125,7 +129,7 @@ class CustomerSummaryView(_View):
             {
                 **document,
                 "customer_id": document["_id"],
-                "orders_by_status": {s: int(counts.get(s, 0)) for s in STATUSES},
+                "orders_by_status": {s: sum_of(counts.get(s, 0)) for s in STATUSES},
                 "order_count": int(document.get("order_count", 0)),
                 "open_orders": int(document.get("open_orders", 0)),
                 "lifetime_paid": _per_currency(document.get("lifetime_paid")),
@@ -183,13 +187,22 @@ class DailySalesReport(_View):
 
 
 def _figures(document: Mapping[str, Any]) -> SalesFigures:
-    skus = [SkuSales.model_validate(entry) for entry in (document.get("skus") or {}).values()]
+    skus = [_sku_sales(entry) for entry in (document.get("skus") or {}).values()]
     return SalesFigures(
         orders_placed=int(document.get("orders_placed", 0)),
         placed_value=_per_currency(document.get("placed_value")),
         payments_received=int(document.get("payments_received", 0)),
         revenue=_per_currency(document.get("revenue")),
         skus=sorted(skus, key=lambda s: (s.currency, s.sku)),
+    )
+
+
+def _sku_sales(entry: Mapping[str, Any]) -> SkuSales:
+    return SkuSales(
+        sku=entry["sku"],
+        currency=entry["currency"],
+        units=sum_of(entry["units"]),
+        revenue=sum_of(entry["revenue"]),
     )
 
 

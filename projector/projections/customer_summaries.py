@@ -8,7 +8,7 @@ Document shape (``_id`` = the customer id; money in integer minor units)::
                              "shipped": int, "cancelled": int},
         "order_count": int,              # orders ever created
         "open_orders": int,              # draft + placed + paid
-        "lifetime_paid": {currency: int},  # payments received, per currency, gross of refunds
+        "lifetime_paid": {currency: sum},  # payments received, per currency, gross of refunds
         "last_order_at": datetime | None,  # creation time of the customer's newest order
         "updated_at": datetime,
         "_position": int,
@@ -19,6 +19,12 @@ Each status event moves one order from its previous status to the next; the even
 kept here. Amounts in different currencies are never added together: ``lifetime_paid`` is
 keyed by currency code (escaped with ``field_key``, which leaves ISO codes unchanged).
 Refunds are not subtracted because ``OrderCancelled`` does not say in which currency.
+
+A ``sum`` is added with ``operations.added`` and stored by the read-model rule
+(``shared/contract/read_model_sums.py``): an int while it fits int64, its exact decimal string
+beyond. A payment may be 10^17, so 93 maximal payments of one customer pass 2^63-1; as ints
+that summary could not be stored and the projection would stall for everyone. The status
+counts go through ``added`` too; they grow by one per event and stay ints.
 """
 
 from __future__ import annotations

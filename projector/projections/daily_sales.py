@@ -6,10 +6,10 @@ Document shape (``_id`` = the day as ``"YYYY-MM-DD"``, the UTC date of the event
     {
         "_id": "YYYY-MM-DD", "day": "YYYY-MM-DD",
         "orders_placed": int,            # OrderPlaced events that day, all currencies
-        "placed_value": {currency: int}, # totals of the orders placed that day
+        "placed_value": {currency: sum}, # totals of the orders placed that day
         "payments_received": int,        # PaymentReceived events that day
-        "revenue": {currency: int},      # revenue received: PaymentReceived amounts
-        "skus": {key: {"sku": str, "currency": str, "units": int, "revenue": int}},
+        "revenue": {currency: sum},      # revenue received: PaymentReceived amounts
+        "skus": {key: {"sku": str, "currency": str, "units": sum, "revenue": sum}},
         "updated_at": datetime,
         "_position": int,
     }
@@ -21,6 +21,13 @@ units and their value at the order's prices. Its keys are opaque
 never added together. A date range is a range query on ``_id`` (no other index needed).
 Cancellations are not subtracted: the sales of a day are what happened
 that day.
+
+A ``sum`` is added with ``operations.added`` and stored by the read-model rule
+(``shared/contract/read_model_sums.py``): an int while it fits int64, its exact decimal string
+beyond. An order may total 10^17, so 93 maximal orders in one day pass 2^63-1;
+as ints such a day could not be stored and the projection would stall for everyone. Units
+(at most 1000 per line) are kept the same way, so every figure in ``skus`` reads alike. The
+event counts grow by one per event and stay ints.
 """
 
 from __future__ import annotations
@@ -66,14 +73,9 @@ def on_placed(event: OrderPlaced, document: Document | None, envelope: EventEnve
     skus = dict(current.get("skus", {}))
     for line in event.lines:
         key = sku_key(event.currency, line.sku)
-        entry = skus.get(key, {})
-        skus[key] = {
-            **entry,
-            "sku": line.sku,
-            "currency": event.currency,
-            "units": entry.get("units", 0) + line.quantity,
-            "revenue": entry.get("revenue", 0) + line.quantity * line.unit_price,
-        }
+        entry = {**skus.get(key, {}), "sku": line.sku, "currency": event.currency}
+        entry = added(entry, "units", line.quantity)
+        skus[key] = added(entry, "revenue", line.quantity * line.unit_price)
     return _day(
         document,
         envelope,

@@ -1,4 +1,5 @@
-"""Helpers the projections share: typed handler registration and safe map keys."""
+"""Helpers the projections share: typed handler registration, safe map keys and the one way a
+projection adds to a stored sum."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from projector.projection import EventEnvelope, Projection
+from shared.contract.read_model_sums import stored_sum, sum_of
 from shared.contract.versioned_events import Event
 from shared.ports.document_store import Document
 
@@ -39,5 +41,10 @@ def field_key(text: str) -> str:
 
 
 def added(counters: Mapping[str, Any], key: str, amount: int) -> dict[str, Any]:
-    """A copy of ``counters`` with ``amount`` added to ``key`` (missing counts as 0)."""
-    return {**counters, key: counters.get(key, 0) + amount}
+    """A copy of ``counters`` with ``amount`` added to ``key`` (missing counts as 0).
+
+    Every sum a projection keeps goes through here, so it is stored by the read-model rule
+    (``shared/contract/read_model_sums.py``): an int within int64, its exact decimal string
+    beyond (money summed across orders can pass 2^63-1, which MongoDB cannot store as an
+    integer); either form is read back as the int it stands for."""
+    return {**counters, key: stored_sum(sum_of(counters.get(key, 0)) + amount)}

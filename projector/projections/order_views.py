@@ -20,8 +20,12 @@ Document shape (``_id`` = the order id as a string; money in integer minor units
 
 ``items`` keep the order in which SKUs were first added; ``total`` is the sum of the line
 totals, ``outstanding`` is ``total - amount_paid`` (0 once cancelled) and ``refund_due`` what
-was paid before a cancellation. Only ``OrderCreated`` creates the document; the other events
-change the order's existing document (a later event for an order never created changes nothing).
+was paid before a cancellation. Money here is one order's, at most ``MAX_ORDER_TOTAL`` (10^17,
+one payment of exactly the outstanding amount), so it is stored as plain ints: only sums across
+orders need the read-model rule of ``shared/contract/read_model_sums.py``.
+
+Only ``OrderCreated`` creates the document; the other events change the order's existing
+document (a later event for an order never created changes nothing).
 The indexes serve ``GET /customers/{id}/orders?status=`` newest first with keyset pagination
 on ``(created_at, _id)``.
 """

@@ -7,6 +7,7 @@ from uuid import uuid4
 
 import pytest
 
+from projector.projection import EventEnvelope
 from projector.projections.customer_summaries import CustomerSummaries
 from shared.contract.order_events import (
     ItemAdded,
@@ -17,9 +18,12 @@ from shared.contract.order_events import (
     OrderStatus,
     PaymentReceived,
 )
+from shared.contract.read_model_sums import INT64_MAX, sum_of
 from shared.contract.versioned_events import Event
 from shared.ports.document_store import Document
 from tests.projections.history import HOME, T0, History, fold
+from tests.projections.maximal import BEYOND_INT64, maximal_payment
+from write_side.domain.limits import MAX_PAYMENT
 
 ORDER = uuid4()
 BLANK_COUNTS = {"draft": 0, "placed": 0, "paid": 0, "shipped": 0, "cancelled": 0}
@@ -106,3 +110,45 @@ def test_cancelling_closes_the_order_from_its_previous_status(previous: OrderSta
 def test_item_events_do_not_concern_customers() -> None:
     event = ItemAdded(order_id=ORDER, sku="a", quantity=1, unit_price=1)
     assert fold(CustomerSummaries(), [History().record(event)]) == {}
+
+
+# --- lifetime_paid beyond int64 (93 maximal payments of one customer) --------------------------
+
+
+def maximal_payments(history: History, count: int) -> list[EventEnvelope]:
+    return [history.record(maximal_payment(uuid4(), "c-1"), at=T0) for _ in range(count)]
+
+
+def placed_orders(count: int) -> Document:
+    return summary(orders_by_status=BLANK_COUNTS | {"placed": count}, open_orders=count)
+
+
+def test_lifetime_paid_beyond_int64_is_stored_exactly() -> None:
+    history = History()
+    folded = fold(
+        CustomerSummaries(),
+        maximal_payments(history, BEYOND_INT64),
+        {"c-1": placed_orders(BEYOND_INT64)},
+    )
+    paid = folded["c-1"]["lifetime_paid"]
+    assert paid == {"EUR": str(BEYOND_INT64 * MAX_PAYMENT)}
+    assert sum_of(paid["EUR"]) > INT64_MAX
+    assert folded["c-1"]["orders_by_status"] == BLANK_COUNTS | {"paid": BEYOND_INT64}
+
+
+def test_lifetime_paid_within_int64_stays_an_int() -> None:
+    folded = fold(
+        CustomerSummaries(),
+        maximal_payments(History(), BEYOND_INT64 - 1),
+        {"c-1": placed_orders(BEYOND_INT64)},
+    )
+    assert folded["c-1"]["lifetime_paid"] == {"EUR": (BEYOND_INT64 - 1) * MAX_PAYMENT}
+
+
+def test_lifetime_paid_already_beyond_int64_keeps_adding_exactly() -> None:
+    history = History()
+    first = maximal_payments(history, BEYOND_INT64)
+    beyond = fold(CustomerSummaries(), first, {"c-1": placed_orders(2 * BEYOND_INT64)})
+    more = maximal_payments(history, BEYOND_INT64)
+    folded = fold(CustomerSummaries(), more, beyond)
+    assert folded["c-1"]["lifetime_paid"] == {"EUR": str(2 * BEYOND_INT64 * MAX_PAYMENT)}

@@ -7,11 +7,21 @@ from uuid import uuid4
 
 import pytest
 
+from projector.projection import EventEnvelope
 from projector.projections.daily_sales import DailySales, day_of, sku_key
 from projector.projections.operations import field_key
 from shared.contract.order_events import OrderCreated, OrderLine, OrderPlaced, PaymentReceived
+from shared.contract.read_model_sums import INT64_MAX, sum_of
 from shared.ports.document_store import Document
 from tests.projections.history import HOME, History, fold
+from tests.projections.maximal import (
+    BEYOND_INT64,
+    LINE_VALUE,
+    LINES,
+    maximal_order,
+    maximal_payment,
+)
+from write_side.domain.limits import MAX_ORDER_TOTAL, MAX_PAYMENT, MAX_QUANTITY
 
 ORDER = uuid4()
 CEST = timezone(timedelta(hours=2))
@@ -116,3 +126,66 @@ def test_field_keys_escape_what_mongodb_field_names_cannot_hold(text: str, key: 
 def test_sku_keys_separate_currencies() -> None:
     assert sku_key("EUR", "a") != sku_key("USD", "a")
     assert sku_key("EUR", "a.b") == "EUR:a%2Eb"
+
+
+# --- sums beyond int64 (93 maximal orders in one day) ------------------------------------------
+
+DAY = datetime(2025, 3, 1, 9, tzinfo=UTC)
+
+
+def maximal_day(history: History) -> list[EventEnvelope]:
+    """``BEYOND_INT64`` maximal orders placed and paid on one day: each order's two events."""
+    envelopes: list[EventEnvelope] = []
+    for _ in range(BEYOND_INT64):
+        order = uuid4()
+        envelopes.append(history.record(maximal_order(order, "c"), at=DAY))
+        envelopes.append(history.record(maximal_payment(order, "c"), at=DAY))
+    return envelopes
+
+
+def test_a_day_of_maximal_orders_sums_beyond_int64_exactly() -> None:
+    [document] = fold(DailySales(), maximal_day(History())).values()
+    assert document["placed_value"] == {"EUR": str(BEYOND_INT64 * MAX_ORDER_TOTAL)}
+    assert document["revenue"] == {"EUR": str(BEYOND_INT64 * MAX_PAYMENT)}
+    assert sum_of(document["revenue"]["EUR"]) > INT64_MAX
+    assert (document["orders_placed"], document["payments_received"]) == (BEYOND_INT64,) * 2
+    # A SKU's units and value stay ints: one maximal line is far from int64.
+    assert document["skus"][sku_key("EUR", LINES[0].sku)] == {
+        "sku": LINES[0].sku,
+        "currency": "EUR",
+        "units": BEYOND_INT64 * MAX_QUANTITY,
+        "revenue": BEYOND_INT64 * LINE_VALUE,
+    }
+
+
+def test_one_maximal_order_fewer_still_stores_plain_ints() -> None:
+    """The documents of today's days are unchanged: a sum within int64 is an int."""
+    [document] = fold(DailySales(), maximal_day(History())[:-2]).values()
+    assert document["placed_value"] == {"EUR": (BEYOND_INT64 - 1) * MAX_ORDER_TOTAL}
+    assert document["revenue"] == {"EUR": (BEYOND_INT64 - 1) * MAX_PAYMENT}
+
+
+def test_a_day_already_beyond_int64_keeps_adding_exactly() -> None:
+    """The projection reads its stored decimal strings back and adds to them."""
+    history = History()
+    envelopes = maximal_day(history)
+    beyond = fold(DailySales(), envelopes)
+    more = maximal_day(history)
+    [document] = fold(DailySales(), more, beyond).values()
+    assert fold(DailySales(), envelopes + more) == {document["_id"]: document}
+    assert document["placed_value"] == {"EUR": str(2 * BEYOND_INT64 * MAX_ORDER_TOTAL)}
+    assert document["revenue"] == {"EUR": str(2 * BEYOND_INT64 * MAX_PAYMENT)}
+
+
+def test_a_skus_value_beyond_int64_is_stored_exactly() -> None:
+    """One SKU's value passes int64 after about 9,200 maximal lines in a day."""
+    envelope = History().record(maximal_order(ORDER, "c"))
+    day = day_of(envelope)
+    key = sku_key("EUR", LINES[0].sku)
+    near = {"sku": LINES[0].sku, "currency": "EUR", "units": 7, "revenue": INT64_MAX - 1}
+    before: Document = {"_id": day, "skus": {key: near}, "_position": 1}
+    [document] = fold(DailySales(), [envelope], {day: before}).values()
+    assert document["skus"][key] == near | {
+        "units": 7 + MAX_QUANTITY,
+        "revenue": str(INT64_MAX - 1 + LINE_VALUE),
+    }
