@@ -5,11 +5,12 @@ effect (``Written.complete``): one that matched nothing means its document moved
 read, and the caller must re-read and fold again before its checkpoint may pass those events.
 
 ``StoreUnavailable`` is an outage, not a projection's fault: it propagates and the runner retries
-the whole batch with backoff. Any other error from a bulk write (a document MongoDB refuses) is
-retried briefly; if it persists, the documents are written again one event at a time, each state
+the whole batch with backoff. ``DocumentStoreError`` (MongoDB refusing a document) is retried
+briefly; if it persists, the documents are written again one event at a time, each state
 compare-and-set on the one before, until the event whose document fails is found. States already
 written (by the partial bulk write) are not written twice: their condition no longer matches.
-The target then stops before that event.
+The target then stops before that event. Any other error is not MongoDB's verdict on a document,
+so no event is blamed for it: it propagates (the dispatcher pauses the target and retries).
 """
 
 from __future__ import annotations
@@ -18,15 +19,9 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from tenacity import (
-    AsyncRetrying,
-    retry_if_not_exception_type,
-    stop_after_attempt,
-    wait_exponential,
-)
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-from shared.ports.document_store import DocumentStore, WriteOp
-from shared.ports.errors import StoreUnavailable
+from shared.ports.document_store import DocumentStore, DocumentStoreError, WriteOp
 
 WRITE_ATTEMPTS = 3
 log = logging.getLogger(__name__)
@@ -45,7 +40,7 @@ async def _write(store: DocumentStore, collection: str, ops: Sequence[WriteOp]) 
     """True when every op changed its document (a retried write counts only its last try,
     which errs on the side of re-reading)."""
     async for attempt in AsyncRetrying(
-        retry=retry_if_not_exception_type(StoreUnavailable),
+        retry=retry_if_exception_type(DocumentStoreError),
         stop=stop_after_attempt(WRITE_ATTEMPTS),
         wait=wait_exponential(multiplier=0.05, max=0.5),
         reraise=True,
@@ -71,9 +66,7 @@ async def write_or_find_culprit(
         return Written(None, complete=True)
     try:
         return Written(None, complete=await _write(store, collection, ops))
-    except StoreUnavailable:
-        raise
-    except Exception as error:
+    except DocumentStoreError as error:
         log.warning("bulk write to %s failed (%s); retrying event by event", collection, error)
     complete = True
     for index, group in enumerate(by_event()):
@@ -81,9 +74,7 @@ async def write_or_find_culprit(
             continue
         try:
             complete = await _write(store, collection, group) and complete
-        except StoreUnavailable:
-            raise
-        except Exception as error:
+        except DocumentStoreError as error:
             culprit = (index, f"write rejected: {type(error).__name__}: {error}")
             return Written(culprit, complete)
     # The whole batch failed but every event alone went through: a transient fluke. Part of

@@ -37,7 +37,7 @@ from uuid import UUID
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
 
 from projector.batching import Batch, SubscriptionDropped, SubscriptionPump, batches
-from projector.checkpoint_store import Target, save_checkpoints
+from projector.checkpoint_store import Target
 from projector.dead_letters import parked_event_ids
 from projector.dispatch import Dispatcher, Plan
 from projector.lifecycle import Trigger
@@ -308,10 +308,8 @@ class Runner:
         plans = await self._dispatcher.apply(batch, self._targets, parked)
         now = self._clock()
         settled = {id(plan.target): (plan.target, self._settle(plan, batch, now)) for plan in plans}
-        pairs = settled.values()
-        changed = [outcome for before, outcome in pairs if outcome.progress != before.progress]
-        await save_checkpoints(self._store, changed, now)
-        advanced = any(outcome.position > before.position for before, outcome in pairs)
+        await self._dispatcher.save_progress(list(settled.values()), now)
+        advanced = any(outcome.position > before.position for before, outcome in settled.values())
         self._targets = [settled[id(t)][1] if id(t) in settled else t for t in self._targets]
         if self._observer is not None:
             self._observer.batch(batch, self._targets)

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
-from projector.dispatch import change_of
+from projector.fold import change_of
 from projector.projection import EventEnvelope, Projection
 from shared.contract.order_events import Address, order_stream
 from shared.contract.versioned_events import Event, EventMetadata

@@ -13,14 +13,21 @@ import pytest
 
 from projector.batching import Batch, SubscriptionDropped, SubscriptionPump, batches
 from projector.checkpoint_store import Target
-from projector.dispatch import HANDLER_ATTEMPTS, Dispatcher
+from projector.dispatch import Dispatcher
 from projector.failures import write_or_find_culprit
+from projector.fold import HANDLER_ATTEMPTS
 from projector.metrics import ProjectorMetrics
 from projector.progress import estimated_total_events, log_fraction
 from projector.projection import EventEnvelope, Projection
 from shared.contract.order_events import ItemRemoved, build_order_event_registry
 from shared.contract.versioned_events import EventMetadata, EventRegistry
-from shared.ports.document_store import Document, ReplaceOne, WriteOp, WriteResult
+from shared.ports.document_store import (
+    Document,
+    DocumentStoreError,
+    ReplaceOne,
+    WriteOp,
+    WriteResult,
+)
 from shared.ports.errors import StoreUnavailable
 from shared.ports.event_store import CaughtUp, Checkpoint, RecordedEvent, SubscriptionItem
 
@@ -233,7 +240,7 @@ class RejectingStore:
         if self.outage:
             raise StoreUnavailable("mongodb", "connection refused")
         if any(isinstance(op, ReplaceOne) and op.filter["_id"] == "bad" for op in ops):
-            raise ValueError("E11000 something MongoDB refuses")
+            raise DocumentStoreError(collection, "E11000 something MongoDB refuses")
         self.written.extend(op.filter["_id"] for op in ops if isinstance(op, ReplaceOne))
         return WriteResult(changed=len(ops))
 
@@ -268,3 +275,21 @@ async def test_an_outage_is_not_blamed_on_an_event() -> None:
         await write_or_find_culprit(
             RejectingStore(outage=True), "c", [op("a")], lambda: [[op("a")]]
         )  # type: ignore[arg-type]
+
+
+class BrokenStore:
+    """A store whose writes fail with an error that is not MongoDB refusing a document."""
+
+    def __init__(self) -> None:
+        self.writes = 0
+
+    async def bulk_write(self, collection: str, ops: Sequence[WriteOp]) -> WriteResult:
+        self.writes += 1
+        raise RuntimeError("a bug in the adapter")
+
+
+async def test_an_error_other_than_a_refused_document_is_not_blamed_on_an_event() -> None:
+    store = BrokenStore()
+    with pytest.raises(RuntimeError, match="a bug in the adapter"):
+        await write_or_find_culprit(store, "c", [op("a")], lambda: [[op("a")]])  # type: ignore[arg-type]
+    assert store.writes == 1  # neither retried nor written again event by event
