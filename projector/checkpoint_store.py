@@ -13,11 +13,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
-from typing import Any
-from uuid import UUID
-
-from pydantic import BaseModel, ConfigDict, Field
+from datetime import datetime
 
 from projector.lifecycle import (
     FEEDING_FROM_SCRATCH,
@@ -29,33 +25,32 @@ from projector.lifecycle import (
     transition,
 )
 from projector.projection import Projection
-from shared.contract.read_models import CHECKPOINTS, collection_name
+from shared.contract.read_models import (
+    CHECKPOINTS,
+    CheckpointDocument,
+    FailedEvent,
+    collection_name,
+    failed_on,
+    in_projection,
+    read_checkpoints,
+)
 from shared.ports.document_store import DeleteOne, DocumentStore, UpdateOne
-
-
-class FailedEvent(BaseModel):
-    """The event a projection version stopped on, and why."""
-
-    model_config = ConfigDict(frozen=True)
-
-    event_id: UUID
-    stream: str
-    revision: int
-    position: int = Field(description="Global position of the event that failed")
-    event_type: str
-    error: str = Field(description="Exception type and message of the last attempt")
-    attempts: int
-    failed_at: datetime
 
 
 @dataclass(frozen=True, slots=True)
 class CheckpointRecord:
-    """A checkpoint document as read back."""
+    """A checkpoint as read back: its progress, and how the version stands."""
 
+    projection: str
+    version: int
     position: int
     standing: Standing
     last_event_at: datetime | None
     updated_at: datetime | None
+
+    @property
+    def id(self) -> str:
+        return collection_name(self.projection, self.version)
 
     @property
     def state(self) -> State:
@@ -69,23 +64,46 @@ class CheckpointRecord:
     def reason(self) -> str | None:
         return self.standing.reason
 
+    @classmethod
+    def of(cls, document: CheckpointDocument) -> CheckpointRecord:
+        return cls(
+            projection=document.projection,
+            version=document.version,
+            position=document.position,
+            standing=stored_standing(document.state, document.failure, document.reason),
+            last_event_at=document.last_event_at,
+            updated_at=document.updated_at,
+        )
 
-def as_utc(value: object) -> datetime | None:
-    """BSON dates come back naive (UTC) unless the client is tz-aware; normalise both."""
-    if not isinstance(value, datetime):
-        return None
-    return value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+    def document(self) -> CheckpointDocument:
+        return _document(
+            self.projection,
+            self.version,
+            position=self.position,
+            standing=self.standing,
+            last_event_at=self.last_event_at,
+            updated_at=self.updated_at,
+        )
 
 
-def parse_checkpoint(document: dict[str, Any]) -> CheckpointRecord:
-    error = document.get("error")
-    failure = FailedEvent.model_validate(error) if isinstance(error, dict) else None
-    reason = error if isinstance(error, str) else None
-    return CheckpointRecord(
-        position=int(document.get("position") or 0),
-        standing=stored_standing(document.get("state"), failure, reason),
-        last_event_at=as_utc(document.get("last_event_at")),
-        updated_at=as_utc(document.get("updated_at")),
+def _document(
+    projection: str,
+    version: int,
+    *,
+    position: int,
+    standing: Standing,
+    last_event_at: datetime | None,
+    updated_at: datetime | None,
+) -> CheckpointDocument:
+    return CheckpointDocument(
+        projection=projection,
+        version=version,
+        position=position,
+        state=standing.state,
+        last_event_at=last_event_at,
+        updated_at=updated_at,
+        failure=standing.failure,
+        reason=standing.reason,
     )
 
 
@@ -93,8 +111,9 @@ def parse_checkpoint(document: dict[str, Any]) -> CheckpointRecord:
 class Target:
     """One projection version a runner feeds (for ``fed_by``), with its progress as last saved.
 
-    Immutable: progress and lifecycle moves make a new one (``advanced``, ``moved``), which the
-    runner keeps in place of the old one once its checkpoint is saved.
+    Immutable: progress and lifecycle moves make a new one (``dataclasses.replace``,
+    ``restored``, ``moved``), which the runner keeps in place of the old one once its checkpoint
+    is saved.
     """
 
     projection: Projection
@@ -163,42 +182,26 @@ class Target:
 
 
 async def load_checkpoints(store: DocumentStore, ids: Iterable[str]) -> dict[str, CheckpointRecord]:
-    wanted = list(ids)
-    if not wanted:
-        return {}
-    documents = await store.find_by_ids(CHECKPOINTS, wanted)
-    return {str(doc["_id"]): parse_checkpoint(doc) for doc in documents}
+    """The checkpoints among ``ids`` that exist, by id."""
+    documents = await read_checkpoints(store, list(ids))
+    return {key: CheckpointRecord.of(document) for key, document in documents.items()}
 
 
 async def load_checkpoint(store: DocumentStore, checkpoint_id: str) -> CheckpointRecord | None:
-    document = await store.find_one(CHECKPOINTS, {"_id": checkpoint_id})
-    return parse_checkpoint(document) if document is not None else None
+    return (await load_checkpoints(store, [checkpoint_id])).get(checkpoint_id)
 
 
 def checkpoint_op(target: Target, now: datetime) -> UpdateOne:
     """Overwrite the version's document with the target's progress (upsert)."""
-    return UpdateOne(
-        {"_id": target.checkpoint_id},
-        {
-            "$set": {
-                "projection": target.name,
-                "version": target.version,
-                "position": target.position,
-                "state": target.state,
-                "last_event_at": target.last_event_at,
-                "updated_at": now,
-                "error": _error_field(target.standing),
-            }
-        },
-        upsert=True,
+    document = _document(
+        target.name,
+        target.version,
+        position=target.position,
+        standing=target.standing,
+        last_event_at=target.last_event_at,
+        updated_at=now,
     )
-
-
-def _error_field(standing: Standing) -> object:
-    """The failed event, or why the version is failing or waiting for a store, or None."""
-    if standing.failure is not None:
-        return standing.failure.model_dump(mode="json")
-    return standing.reason
+    return UpdateOne({"_id": document.id}, document.update(), upsert=True)
 
 
 async def save_checkpoints(store: DocumentStore, targets: Sequence[Target], now: datetime) -> None:
@@ -207,24 +210,17 @@ async def save_checkpoints(store: DocumentStore, targets: Sequence[Target], now:
 
 
 async def save_parked(
-    store: DocumentStore, checkpoint_id: str, failed: CheckpointRecord, resumed: CheckpointRecord
+    store: DocumentStore, failed: CheckpointRecord, resumed: CheckpointRecord
 ) -> None:
     """Replace the progress of a version that ``failed`` on an event with ``resumed`` (its
     progress once an operator parked that event), counting the event in ``parked_events``; only
     while the stored version still fails on that very event (no race with a daemon retry)."""
     if failed.failure is None:
-        raise ValueError(f"checkpoint {checkpoint_id!r}: nothing failed, nothing to park")
-    update = {
-        "$set": {
-            "position": resumed.position,
-            "state": resumed.state,
-            "error": _error_field(resumed.standing),
-            "updated_at": resumed.updated_at,
-        },
-        "$inc": {"parked_events": 1},
-    }
-    condition = {"_id": checkpoint_id, "error.event_id": str(failed.failure.event_id)}
-    await store.bulk_write(CHECKPOINTS, [UpdateOne(condition, update)])
+        raise ValueError(f"checkpoint {failed.id!r}: nothing failed, nothing to park")
+    condition = failed_on(failed.id, failed.failure.event_id)
+    await store.bulk_write(
+        CHECKPOINTS, [UpdateOne(condition, resumed.document().update(parked=True))]
+    )
 
 
 async def delete_checkpoint(store: DocumentStore, checkpoint_id: str) -> None:
@@ -233,5 +229,6 @@ async def delete_checkpoint(store: DocumentStore, checkpoint_id: str) -> None:
 
 async def checkpointed_versions(store: DocumentStore, projection: str) -> set[int]:
     """The versions of ``projection`` that have a checkpoint document."""
-    documents = await store.find(CHECKPOINTS, {"projection": projection})
-    return {int(doc["version"]) for doc in documents if isinstance(doc.get("version"), int)}
+    documents = await store.find(CHECKPOINTS, in_projection(projection))
+    versions = {CheckpointDocument.from_document(document).version for document in documents}
+    return {version for version in versions if version > 0}  # 0: a stray, unnamed document

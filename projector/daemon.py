@@ -28,14 +28,13 @@ from projector.lifecycle import Trigger
 from projector.projection import Projection
 from projector.runner import Decision, Runner, RunnerObserver, RunnerSettings, describe
 from projector.version_registry import (
-    RegistryEntry,
     drop_old_versions,
     drop_version,
     ensure_entries,
     read_entries,
     retire_due,
 )
-from shared.contract.read_models import collection_name
+from shared.contract.read_models import RegistryEntry, collection_name
 from shared.contract.versioned_events import EventRegistry, utc_now
 from shared.ports.document_store import DocumentStore
 from shared.ports.errors import StoreUnavailable

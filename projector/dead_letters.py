@@ -19,10 +19,10 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from projector.checkpoint_store import FailedEvent, load_checkpoints, save_parked
+from projector.checkpoint_store import load_checkpoints, save_parked
 from projector.lifecycle import Actor, Trigger, transition
 from projector.version_registry import read_entry
-from shared.contract.read_models import DEAD_LETTERS, collection_name
+from shared.contract.read_models import DEAD_LETTERS, FailedEvent, collection_name
 from shared.contract.versioned_events import utc_now
 from shared.ports.document_store import DocumentStore, UpdateOne
 from shared.ports.event_store import EventStoreReader, StreamNotFound
@@ -128,7 +128,7 @@ async def park_failed_event(
             standing=transition(record.standing, Trigger.PARKED, Actor.OPERATOR),
             updated_at=letter.parked_at,
         )
-        await save_parked(store, checkpoint_id, record, resumed)
+        await save_parked(store, record, resumed)
         parked.append(letter)
     if not parked:
         raise NothingToPark(f"projection {projection!r} has no failed version")

@@ -21,9 +21,9 @@ from datetime import datetime
 from uuid import UUID
 
 from projector.batching import Batch
-from projector.checkpoint_store import FailedEvent, Target
+from projector.checkpoint_store import Target
 from projector.projection import EventEnvelope, Projection
-from shared.contract.read_models import POSITION_FIELD
+from shared.contract.read_models import POSITION_FIELD, FailedEvent
 from shared.contract.versioned_events import EventMetadata, EventRegistry
 from shared.ports.document_store import Document
 from shared.ports.event_store import RecordedEvent

@@ -18,11 +18,9 @@ import enum
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Literal, get_args
+from typing import Literal, get_args
 
-if TYPE_CHECKING:
-    from projector.checkpoint_store import FailedEvent
-    from projector.version_registry import RegistryEntry
+from shared.contract.read_models import FailedEvent, RegistryEntry
 
 Phase = Literal[
     "not_started",  # no checkpoint yet

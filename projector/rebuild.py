@@ -30,7 +30,7 @@ from datetime import datetime, timedelta
 from typing import TextIO
 
 from projector.batching import Batch
-from projector.checkpoint_store import FailedEvent, Target, load_checkpoint, save_checkpoints
+from projector.checkpoint_store import Target, load_checkpoint, save_checkpoints
 from projector.lifecycle import Actor, Trigger
 from projector.progress import CatchUpProgress
 from projector.projection import Projection
@@ -44,7 +44,7 @@ from projector.version_registry import (
     release_rebuild,
     switch_active,
 )
-from shared.contract.read_models import collection_name
+from shared.contract.read_models import FailedEvent, collection_name
 from shared.contract.versioned_events import EventRegistry, utc_now
 from shared.ports.document_store import DocumentStore
 from shared.ports.event_store import EventStoreReader

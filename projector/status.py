@@ -20,7 +20,7 @@ from datetime import datetime
 
 from pydantic import BaseModel, Field
 
-from projector.checkpoint_store import CheckpointRecord, FailedEvent, load_checkpoints
+from projector.checkpoint_store import CheckpointRecord, load_checkpoints
 from projector.lifecycle import (
     NOT_STARTED,
     Actor,
@@ -32,8 +32,8 @@ from projector.lifecycle import (
 from projector.progress import log_fraction
 from projector.projection import Projection
 from projector.projections import all_projections
-from projector.version_registry import RegistryEntry, read_entries
-from shared.contract.read_models import collection_name
+from projector.version_registry import read_entries
+from shared.contract.read_models import FailedEvent, RegistryEntry, collection_name
 from shared.contract.versioned_events import utc_now
 from shared.ports.document_store import DocumentStore
 from shared.ports.errors import StoreUnavailable

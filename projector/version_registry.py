@@ -1,29 +1,35 @@
 """The projection registry: which version of each projection is active, which is being rebuilt.
 
-One document per projection in ``projection_registry``::
-
-    {_id: name, active_version, rebuilding_version?, rebuild_owner?, rebuild_heartbeat_at?,
-     retired_version?, switched_at?}
+One document per projection in ``projection_registry`` (``shared.contract.read_models``:
+``RegistryEntry``, whose ``RegistryFields`` type the conditional updates below).
 
 The read side resolves ``active_version``; the daemon feeds only the active version; a rebuild
 claims ``rebuilding_version`` (with an owner and a heartbeat so two rebuilds of one projection
-cannot run at once) and switches ``active_version`` to it in one conditional update. The version
-switched away from is recorded as ``retired_version`` and dropped once a grace period has
-passed, so queries that resolved it just before the switch still read a complete model.
+cannot run at once, see ``lifecycle.rebuild_owner_alive``) and switches ``active_version`` to it
+in one conditional update. The version switched away from is recorded as ``retired_version``
+and dropped once a grace period has passed, so queries that resolved it just before the switch
+still read a complete model.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
 
-from projector.checkpoint_store import as_utc, checkpointed_versions, delete_checkpoint
+from projector.checkpoint_store import checkpointed_versions, delete_checkpoint
 from projector.lifecycle import rebuild_owner_alive
-from shared.contract.read_models import REGISTRY, collection_name
+from shared.contract.read_models import (
+    REGISTRY,
+    RegistryEntry,
+    RegistryFields,
+    collection_name,
+    parse_collection_name,
+    read_registry,
+)
 from shared.ports.document_store import DocumentStore, UpdateOne
+
+# Unsetting a field: MongoDB ignores the values of an ``$unset``.
+_GONE = None
 
 
 class RebuildInProgress(Exception):
@@ -35,38 +41,11 @@ class RebuildInProgress(Exception):
         super().__init__(f"projection {name!r}: a rebuild of version {version} is running")
 
 
-@dataclass(frozen=True, slots=True)
-class RegistryEntry:
-    name: str
-    active_version: int
-    rebuilding_version: int | None = None
-    rebuild_owner: str | None = None
-    rebuild_heartbeat_at: datetime | None = None
-    retired_version: int | None = None
-    switched_at: datetime | None = None
-
-
-def _optional_int(value: object) -> int | None:
-    return int(value) if isinstance(value, int) else None
-
-
-def parse_entry(document: dict[str, Any]) -> RegistryEntry:
-    return RegistryEntry(
-        name=str(document["_id"]),
-        active_version=int(document.get("active_version") or 1),
-        rebuilding_version=_optional_int(document.get("rebuilding_version")),
-        rebuild_owner=document.get("rebuild_owner"),
-        rebuild_heartbeat_at=as_utc(document.get("rebuild_heartbeat_at")),
-        retired_version=_optional_int(document.get("retired_version")),
-        switched_at=as_utc(document.get("switched_at")),
-    )
-
-
 async def ensure_entries(store: DocumentStore, names: Iterable[str]) -> dict[str, RegistryEntry]:
     """The entries of ``names``, creating missing ones at version 1 (never touching others)."""
     wanted = list(names)
     ops = [
-        UpdateOne({"_id": name}, {"$setOnInsert": {"active_version": 1}}, upsert=True)
+        UpdateOne({"_id": name}, {"$setOnInsert": RegistryFields(active_version=1)}, upsert=True)
         for name in wanted
     ]
     if ops:
@@ -75,10 +54,7 @@ async def ensure_entries(store: DocumentStore, names: Iterable[str]) -> dict[str
 
 
 async def read_entries(store: DocumentStore, names: Iterable[str]) -> dict[str, RegistryEntry]:
-    wanted = list(names)
-    documents = await store.find_by_ids(REGISTRY, wanted)
-    found = {str(doc["_id"]): parse_entry(doc) for doc in documents}
-    return {name: found.get(name, RegistryEntry(name, 1)) for name in wanted}
+    return await read_registry(store, names)
 
 
 async def read_entry(store: DocumentStore, name: str) -> RegistryEntry:
@@ -94,20 +70,19 @@ async def claim_rebuild(
     a live one raises ``RebuildInProgress``. The claim is a compare-and-set on what was read.
     """
     entry = (await ensure_entries(store, [name]))[name]
-    fields: dict[str, object] = {"rebuild_owner": owner, "rebuild_heartbeat_at": now}
     if entry.rebuilding_version is not None:
         if rebuild_owner_alive(entry, now) and entry.rebuild_owner != owner:
             raise RebuildInProgress(name, entry.rebuilding_version)
         version, resumed = entry.rebuilding_version, True
-        condition: dict[str, object] = {
-            "rebuilding_version": version,
-            "rebuild_owner": entry.rebuild_owner,
-        }
+        condition = RegistryFields(rebuilding_version=version, rebuild_owner=entry.rebuild_owner)
     else:
         version = max(entry.active_version, entry.retired_version or 0) + 1
         resumed = False
-        condition = {"active_version": entry.active_version, "rebuilding_version": None}
-        fields["rebuilding_version"] = version
+        condition = RegistryFields(active_version=entry.active_version, rebuilding_version=None)
+    # Resuming sets the version it matched on: only the owner and heartbeat change then.
+    fields = RegistryFields(
+        rebuilding_version=version, rebuild_owner=owner, rebuild_heartbeat_at=now
+    )
     await store.bulk_write(REGISTRY, [UpdateOne({"_id": name, **condition}, {"$set": fields})])
     claimed = await read_entry(store, name)
     if claimed.rebuild_owner != owner or claimed.rebuilding_version != version:
@@ -118,7 +93,12 @@ async def claim_rebuild(
 async def heartbeat(store: DocumentStore, name: str, owner: str, now: datetime) -> None:
     await store.bulk_write(
         REGISTRY,
-        [UpdateOne({"_id": name, "rebuild_owner": owner}, {"$set": {"rebuild_heartbeat_at": now}})],
+        [
+            UpdateOne(
+                {"_id": name, **RegistryFields(rebuild_owner=owner)},
+                {"$set": RegistryFields(rebuild_heartbeat_at=now)},
+            )
+        ],
     )
 
 
@@ -128,8 +108,8 @@ async def release_rebuild(store: DocumentStore, name: str, owner: str) -> None:
         REGISTRY,
         [
             UpdateOne(
-                {"_id": name, "rebuild_owner": owner},
-                {"$unset": {"rebuild_owner": "", "rebuild_heartbeat_at": ""}},
+                {"_id": name, **RegistryFields(rebuild_owner=owner)},
+                {"$unset": RegistryFields(rebuild_owner=_GONE, rebuild_heartbeat_at=_GONE)},
             )
         ],
     )
@@ -139,26 +119,14 @@ async def switch_active(
     store: DocumentStore, name: str, *, owner: str, old: int, new: int, now: datetime
 ) -> bool:
     """Make ``new`` the active version in one conditional update; False if it did not apply."""
+    claimed = RegistryFields(active_version=old, rebuilding_version=new, rebuild_owner=owner)
+    switched = RegistryFields(active_version=new, retired_version=old, switched_at=now)
+    released = RegistryFields(
+        rebuilding_version=_GONE, rebuild_owner=_GONE, rebuild_heartbeat_at=_GONE
+    )
     await store.bulk_write(
         REGISTRY,
-        [
-            UpdateOne(
-                {
-                    "_id": name,
-                    "active_version": old,
-                    "rebuilding_version": new,
-                    "rebuild_owner": owner,
-                },
-                {
-                    "$set": {"active_version": new, "retired_version": old, "switched_at": now},
-                    "$unset": {
-                        "rebuilding_version": "",
-                        "rebuild_owner": "",
-                        "rebuild_heartbeat_at": "",
-                    },
-                },
-            )
-        ],
+        [UpdateOne({"_id": name, **claimed}, {"$set": switched, "$unset": released})],
     )
     entry = await read_entry(store, name)
     return entry.active_version == new
@@ -181,12 +149,8 @@ async def drop_old_versions(
     keep = {entry.active_version}
     if entry.retired_version is not None and not retire_due(entry, now, grace):
         keep.add(entry.retired_version)
-    pattern = re.compile(rf"^{re.escape(entry.name)}_v(\d+)$")
-    versions = {
-        int(match.group(1))
-        for name in await store.list_collections()
-        if (match := pattern.match(name))
-    }
+    named = [parse_collection_name(name) for name in await store.list_collections()]
+    versions = {version for projection, version in filter(None, named) if projection == entry.name}
     versions |= await checkpointed_versions(store, entry.name)
     dropped = sorted(v for v in versions if v < entry.active_version and v not in keep)
     for version in dropped:
@@ -196,8 +160,8 @@ async def drop_old_versions(
             REGISTRY,
             [
                 UpdateOne(
-                    {"_id": entry.name, "retired_version": entry.retired_version},
-                    {"$unset": {"retired_version": ""}},
+                    {"_id": entry.name, **RegistryFields(retired_version=entry.retired_version)},
+                    {"$unset": RegistryFields(retired_version=_GONE)},
                 )
             ],
         )

@@ -28,10 +28,9 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from shared.contract.read_models import (
-    CHECKPOINTS,
-    REGISTRY,
     ActiveReadModel,
-    collection_name,
+    read_checkpoints,
+    read_registry,
     resolve_active,
 )
 from shared.errors import ServiceError
@@ -169,13 +168,13 @@ class CheckpointWatcher:
 
     async def _positions(self, projections: Iterable[str]) -> dict[str, int]:
         """The checkpoint position of each projection's active version: two queries per tick."""
-        names = sorted(projections)
-        entries = await self._store.find_by_ids(REGISTRY, names)
-        versions = {str(e["_id"]): int(e["active_version"]) for e in entries}
-        collections = {name: collection_name(name, versions.get(name, 1)) for name in names}
-        checkpoints = await self._store.find_by_ids(CHECKPOINTS, sorted(collections.values()))
-        by_collection = {str(c["_id"]): int(c["position"]) for c in checkpoints}
-        return {name: by_collection.get(collection, -1) for name, collection in collections.items()}
+        entries = await read_registry(self._store, sorted(projections))
+        collections = {name: entry.active_collection for name, entry in entries.items()}
+        checkpoints = await read_checkpoints(self._store, sorted(collections.values()))
+        return {
+            name: checkpoint.position if (checkpoint := checkpoints.get(collection)) else -1
+            for name, collection in collections.items()
+        }
 
 
 @dataclass(frozen=True, slots=True)

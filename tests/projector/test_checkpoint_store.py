@@ -12,7 +12,6 @@ from pathlib import Path
 
 from projector.checkpoint_store import (
     CheckpointRecord,
-    FailedEvent,
     Target,
     checkpointed_versions,
     delete_checkpoint,
@@ -23,6 +22,7 @@ from projector.checkpoint_store import (
 )
 from projector.lifecycle import Actor, Trigger, transition
 from projector.projections import CustomerSummaries, OrderViews
+from shared.contract.read_models import FailedEvent
 from shared.ports.document_store import DocumentStore
 
 NOW = datetime(2024, 5, 1, 12, tzinfo=UTC)
@@ -89,19 +89,19 @@ async def test_a_park_lands_only_while_the_version_fails_on_that_event(
     # Meanwhile the daemon retried the event and failed on it again: another failure record.
     retried = target.moved(Trigger.EVENT_FAILED, failure=failure(51))
     await save_checkpoints(document_store, [retried], NOW + timedelta(seconds=1))
-    await save_parked(document_store, target.checkpoint_id, seen, parked(seen, NOW))
+    await save_parked(document_store, seen, parked(seen, NOW))
     unchanged = await load_checkpoint(document_store, target.checkpoint_id)
     assert unchanged is not None and unchanged.failure == retried.failure
 
     # Parking the event it fails on now resumes it just past that event.
-    await save_parked(document_store, target.checkpoint_id, unchanged, parked(unchanged, NOW))
+    await save_parked(document_store, unchanged, parked(unchanged, NOW))
     resumed = await load_checkpoint(document_store, target.checkpoint_id)
     assert resumed is not None and resumed.failure is None
     assert (resumed.position, resumed.state) == (51, "catching_up")
     assert resumed.last_event_at == unchanged.last_event_at
 
     # Parking again (a second operator with the same view) changes nothing.
-    await save_parked(document_store, target.checkpoint_id, unchanged, parked(unchanged, NOW))
+    await save_parked(document_store, unchanged, parked(unchanged, NOW))
     assert await load_checkpoint(document_store, target.checkpoint_id) == resumed
 
 

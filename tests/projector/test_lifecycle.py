@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from projector.checkpoint_store import FailedEvent, Target
+from projector.checkpoint_store import Target
 from projector.lifecycle import (
     NOT_STARTED,
     PHASES,
@@ -32,7 +32,7 @@ from projector.lifecycle import (
     transition,
 )
 from projector.projections import OrderViews
-from projector.version_registry import RegistryEntry
+from shared.contract.read_models import FailedEvent, RegistryEntry
 
 NOW = datetime(2024, 5, 1, 12, tzinfo=UTC)
 WITH_REASON = {Trigger.TROUBLED, Trigger.SESSION_ERRED, Trigger.STORE_UNAVAILABLE}

@@ -9,7 +9,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from read_side.consistency import CheckpointWatcher
-from shared.contract.read_models import CHECKPOINTS, REGISTRY, collection_name
+from shared.contract.read_models import (
+    CHECKPOINTS,
+    REGISTRY,
+    CheckpointDocument,
+    RegistryFields,
+    collection_name,
+)
 from shared.ports.document_store import DocumentStore, ReplaceOne, UpdateOne
 
 # Bound of every wait for a condition; never reached when the code is right. Shorter than
@@ -60,19 +66,12 @@ async def set_checkpoint(
     store: DocumentStore, projection: str, position: int, *, version: int = 1
 ) -> None:
     """Record that ``projection``'s ``version`` has applied everything up to ``position``."""
-    checkpoint_id = collection_name(projection, version)
     now = datetime.now(UTC)
-    document = {
-        "projection": projection,
-        "version": version,
-        "position": position,
-        "updated_at": now,
-        "last_event_at": now,
-        "state": "live",
-        "error": None,
-    }
+    checkpoint = CheckpointDocument(
+        projection, version, position, state="live", last_event_at=now, updated_at=now
+    )
     await store.bulk_write(
-        CHECKPOINTS, [UpdateOne({"_id": checkpoint_id}, {"$set": document}, upsert=True)]
+        CHECKPOINTS, [UpdateOne({"_id": checkpoint.id}, checkpoint.update(), upsert=True)]
     )
 
 
@@ -80,5 +79,9 @@ async def activate(store: DocumentStore, projection: str, version: int) -> None:
     """Switch the read side to ``version`` of ``projection``, as a finished rebuild does."""
     await store.bulk_write(
         REGISTRY,
-        [UpdateOne({"_id": projection}, {"$set": {"active_version": version}}, upsert=True)],
+        [
+            UpdateOne(
+                {"_id": projection}, {"$set": RegistryFields(active_version=version)}, upsert=True
+            )
+        ],
     )
