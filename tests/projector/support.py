@@ -1,8 +1,9 @@
 """Helpers for the projector tests: order event scripts, a daemon in a task, waiting on positions.
 
-Every test appends orders with random ids and customers, and dates their events on a random
-day of 2001 (the ``occurred_at`` metadata), so its documents in the daily report are its own
-even when the shared event store holds other tests' orders.
+Every test appends orders with random ids and customers, and dates their events on a day no
+other test of the run uses (the ``occurred_at`` metadata), drawn from the years 2001-9998, so its
+documents in the daily report are its own even when the shared event store holds other tests'
+orders, or other runs' orders on a long-lived server.
 """
 
 from __future__ import annotations
@@ -49,9 +50,18 @@ FAST = RunnerSettings(
 ADDRESS = Address(line1="1 Main St", city="Lyon", postal_code="69001", country="FR")
 
 
+_FIRST_DAY = datetime(2001, 1, 1, 12, tzinfo=UTC)
+_DAYS = (datetime(9999, 1, 1, tzinfo=UTC) - _FIRST_DAY).days
+_DAYS_TAKEN: set[int] = set()
+
+
 def random_day() -> datetime:
-    """Noon UTC on a random day of 2001."""
-    return datetime(2001, 1, 1, 12, tzinfo=UTC) + timedelta(days=random.randrange(365))
+    """Noon UTC on a random day that no other test of this run has been given: two tests
+    sharing a day would count each other's orders in the daily report."""
+    while (offset := random.randrange(_DAYS)) in _DAYS_TAKEN:
+        pass
+    _DAYS_TAKEN.add(offset)
+    return _FIRST_DAY + timedelta(days=offset)
 
 
 def new_event(event: Event, occurred_at: datetime) -> NewEvent:
