@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from datetime import datetime
-from typing import get_args
 
 from projector.catalog import subscription_event_types
 from projector.dead_letters import (
@@ -25,7 +24,7 @@ from projector.dead_letters import (
     list_dead_letters,
     park_failed_event,
 )
-from projector.lifecycle import State, rebuild_owner_alive
+from projector.lifecycle import STATES, rebuild_owner_alive
 from projector.projection import Projection
 from projector.projections import UnknownProjection, all_projections, projection_by_name
 from projector.rebuild import (
@@ -42,7 +41,7 @@ from shared.ports.document_store import DocumentStore
 from shared.ports.event_store import EventStoreReader
 
 # Every value ``ProjectionStatus.state`` can take (the states of the metrics' state enum).
-PROJECTION_STATES: tuple[str, ...] = get_args(State)
+PROJECTION_STATES: tuple[str, ...] = STATES
 
 
 async def rebuild(
