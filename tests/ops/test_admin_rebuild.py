@@ -10,8 +10,8 @@ from orders_api.rebuild_jobs import RebuildJobs
 from projector.version_registry import read_entry
 from shared.adapters.esdb_event_store import EsdbEventStore
 from shared.adapters.motor_document_store import MotorDocumentStore
-from shared.contract.read_models import REGISTRY
-from shared.ports.document_store import UpdateOne
+from shared.contract.read_models import REGISTRY, RegistryEntry
+from shared.ports.document_store import ReplaceOne
 from tests.ops.support import api, bearer, create_order, running_projector
 from tests.waiting import wait_until
 
@@ -67,14 +67,15 @@ async def test_rebuild_switches_to_a_new_version_while_the_daemon_runs(
 async def test_a_rebuild_claimed_by_another_process_is_a_409(
     event_store: EsdbEventStore, document_store: MotorDocumentStore, admin_token: str
 ) -> None:
-    claim = {
-        "active_version": 1,
-        "rebuilding_version": 2,
-        "rebuild_owner": "other-host:4242:cafe",
-        "rebuild_heartbeat_at": datetime.now(UTC),
-    }
+    claim = RegistryEntry(
+        name="daily_sales",
+        active_version=1,
+        rebuilding_version=2,
+        rebuild_owner="other-host:4242:cafe",
+        rebuild_heartbeat_at=datetime.now(UTC),
+    ).to_document()
     await document_store.bulk_write(
-        REGISTRY, [UpdateOne({"_id": "daily_sales"}, {"$set": claim}, upsert=True)]
+        REGISTRY, [ReplaceOne({"_id": "daily_sales"}, claim, upsert=True)]
     )
     async with api(event_store, document_store, admin_token=admin_token) as (app, client):
         response = await client.post(
