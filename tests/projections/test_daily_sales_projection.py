@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta, timezone
 from uuid import uuid4
 
+import bson
 import pytest
 
 from projector.projection import EventEnvelope
 from projector.projections.daily_sales import DailySales, day_of, sku_key
 from projector.projections.operations import field_key
+from shared.contract.daily_sales_skus import MAX_SKUS_PER_DAY
 from shared.contract.order_events import OrderCreated, OrderLine, OrderPlaced, PaymentReceived
 from shared.contract.read_model_sums import INT64_MAX, sum_of
 from shared.ports.document_store import Document
@@ -21,9 +23,17 @@ from tests.projections.maximal import (
     maximal_order,
     maximal_payment,
 )
-from write_side.domain.limits import MAX_ORDER_TOTAL, MAX_PAYMENT, MAX_QUANTITY
+from write_side.domain.currencies import ORDER_CURRENCIES
+from write_side.domain.limits import (
+    MAX_LINES,
+    MAX_ORDER_TOTAL,
+    MAX_PAYMENT,
+    MAX_QUANTITY,
+    MAX_SKU_LENGTH,
+)
 
 ORDER = uuid4()
+MONGODB_DOCUMENT_LIMIT = 16 * 2**20  # BSON bytes
 CEST = timezone(timedelta(hours=2))
 
 
@@ -189,3 +199,144 @@ def test_a_skus_value_beyond_int64_is_stored_exactly() -> None:
         "units": 7 + MAX_QUANTITY,
         "revenue": str(INT64_MAX - 1 + LINE_VALUE),
     }
+
+
+# --- at most MAX_SKUS_PER_DAY SKUs listed per day; the rest summed per currency ----------------
+
+
+def sku_lines(first: int, count: int, quantity: int = 2, unit_price: int = 7) -> list[OrderLine]:
+    """``count`` lines of distinct SKUs numbered from ``first``."""
+    return [
+        OrderLine(sku=f"SKU-{n:05}", quantity=quantity, unit_price=unit_price)
+        for n in range(first, first + count)
+    ]
+
+
+def orders_of(lines: list[OrderLine], currency: str = "EUR") -> list[OrderPlaced]:
+    """``lines`` placed in orders of at most ``MAX_LINES`` lines each."""
+    return [
+        placed(*lines[start : start + MAX_LINES], currency=currency)
+        for start in range(0, len(lines), MAX_LINES)
+    ]
+
+
+def sales_of(lines: list[OrderLine]) -> dict[str, int]:
+    return {
+        "units": sum(line.quantity for line in lines),
+        "revenue": sum(line.quantity * line.unit_price for line in lines),
+    }
+
+
+def test_a_day_lists_at_most_the_bound_and_sums_further_skus_per_currency() -> None:
+    # Given a day selling more distinct SKUs than it may list: EUR orders of distinct SKUs,
+    # then a USD order of new SKUs, then an EUR order of a SKU listed and one not listed.
+    history = History()
+    eur = sku_lines(0, MAX_SKUS_PER_DAY + 150)
+    usd = sku_lines(90_000, 3, quantity=5, unit_price=11)
+    again = [
+        OrderLine(sku=eur[0].sku, quantity=4, unit_price=eur[0].unit_price),
+        OrderLine(sku=eur[-1].sku, quantity=1, unit_price=eur[-1].unit_price),
+    ]
+    events = [*orders_of(eur), *orders_of(usd, "USD"), placed(*again)]
+
+    # When the day is folded
+    [document] = fold(DailySales(), [history.record(event) for event in events]).values()
+
+    # Then the first MAX_SKUS_PER_DAY SKUs sold are listed, and still counted when sold again
+    listed, spilled = eur[:MAX_SKUS_PER_DAY], eur[MAX_SKUS_PER_DAY:]
+    assert len(document["skus"]) == MAX_SKUS_PER_DAY
+    assert sorted(entry["sku"] for entry in document["skus"].values()) == [
+        line.sku for line in listed
+    ]
+    assert document["skus"][sku_key("EUR", eur[0].sku)] == {
+        "sku": eur[0].sku,
+        "currency": "EUR",
+        **sales_of([eur[0], again[0]]),
+    }
+    # and what the rest sold is summed per currency, exactly
+    assert document["other_skus"] == {
+        "EUR": sales_of([*spilled, again[1]]),
+        "USD": sales_of(usd),
+    }
+    # and the day's totals are those of every order placed
+    assert document["orders_placed"] == len(events)
+    assert document["placed_value"] == {
+        "EUR": sum(event.total for event in events if event.currency == "EUR"),
+        "USD": sum(event.total for event in events if event.currency == "USD"),
+    }
+    # so, per currency, listed SKUs and other SKUs add up to the value placed.
+    for currency, value in document["placed_value"].items():
+        listed_value = sum(
+            entry["revenue"] for entry in document["skus"].values() if entry["currency"] == currency
+        )
+        assert listed_value + document["other_skus"][currency]["revenue"] == value
+
+
+def test_a_day_listing_exactly_the_bound_has_no_other_skus() -> None:
+    """Days within the bound (all days written before it existed) keep their shape."""
+    history = History()
+    events = orders_of(sku_lines(0, MAX_SKUS_PER_DAY))
+    [document] = fold(DailySales(), [history.record(event) for event in events]).values()
+    assert len(document["skus"]) == MAX_SKUS_PER_DAY
+    assert "other_skus" not in document
+
+
+def test_other_skus_sum_beyond_int64_exactly() -> None:
+    # Given a day that lists as many SKUs as it may, none of a maximal order's
+    history = History()
+    full = [history.record(event) for event in orders_of(sku_lines(0, MAX_SKUS_PER_DAY))]
+    # When BEYOND_INT64 maximal orders are placed that day
+    maximal = [history.record(maximal_order(uuid4(), "c"), at=DAY) for _ in range(BEYOND_INT64)]
+    [document] = fold(DailySales(), full + maximal).values()
+    # Then their lines are summed in other_skus, as exact decimal strings beyond int64.
+    assert len(document["skus"]) == MAX_SKUS_PER_DAY
+    assert document["other_skus"] == {
+        "EUR": {
+            "units": BEYOND_INT64 * MAX_LINES * MAX_QUANTITY,
+            "revenue": str(BEYOND_INT64 * MAX_ORDER_TOTAL),
+        }
+    }
+
+
+# The worst case the bound allows: every SKU of 64 four-byte characters, every sum 40 digits.
+WORST_SUM = "9" * 40
+
+
+def widest_sku(n: int) -> str:
+    """A distinct SKU of ``MAX_SKU_LENGTH`` characters of four UTF-8 bytes each."""
+    return "".join(chr(0x10000 + n * MAX_SKU_LENGTH + i) for i in range(MAX_SKU_LENGTH))
+
+
+def at_worst_sums(document: Document) -> Document:
+    """``document`` with every sum it keeps at ``WORST_SUM``."""
+    worst = dict.fromkeys(("units", "revenue"), WORST_SUM)
+    return {
+        **document,
+        "placed_value": dict.fromkeys(document["placed_value"], WORST_SUM),
+        "revenue": dict.fromkeys(document["revenue"], WORST_SUM),
+        "skus": {key: entry | worst for key, entry in document["skus"].items()},
+        "other_skus": dict.fromkeys(document["other_skus"], worst),
+    }
+
+
+def test_the_largest_day_stays_far_below_the_16_mib_document_limit() -> None:
+    # Given a day listing the bound of the widest SKUs, and every currency an order may be
+    # placed in with a further SKU and a payment
+    history = History()
+    widest = [
+        OrderLine(sku=widest_sku(n), quantity=1, unit_price=1) for n in range(MAX_SKUS_PER_DAY)
+    ]
+    events: list[OrderPlaced | PaymentReceived] = [*orders_of(widest)]
+    for index, currency in enumerate(sorted(ORDER_CURRENCIES)):
+        line = OrderLine(sku=widest_sku(MAX_SKUS_PER_DAY + index), quantity=1, unit_price=1)
+        events.append(placed(line, currency=currency))
+        events.append(PaymentReceived(order_id=ORDER, customer_id="c", currency=currency, amount=1))
+    [document] = fold(DailySales(), [history.record(event) for event in events]).values()
+    assert len(document["skus"]) == MAX_SKUS_PER_DAY
+    assert len(document["other_skus"]) == len(ORDER_CURRENCIES)
+
+    # When every sum it keeps has grown to 40 digits (10^22 maximal orders in a day)
+    worst = at_worst_sums(document)
+
+    # Then its BSON stays under 1 MiB, a sixteenth of what MongoDB stores.
+    assert len(bson.encode(worst)) < 2**20 == MONGODB_DOCUMENT_LIMIT // 16
