@@ -77,6 +77,8 @@ _DAY: dict[str, Any] = {
     "payments_received": 1,
     "revenue": {"EUR": 2500},
     "skus": [{"sku": "SKU-RED-MUG", "currency": "EUR", "units": 3, "revenue": 3750}],
+    "other_skus": {},
+    "skus_capped": False,
 }
 DAILY_SALES_EXAMPLE: dict[str, Any] = {
     "from_day": "2025-03-01",
@@ -90,6 +92,8 @@ DAILY_SALES_EXAMPLE: dict[str, Any] = {
             "payments_received": 0,
             "revenue": {},
             "skus": [],
+            "other_skus": {},
+            "skus_capped": False,
         },
     ],
     "totals": _DAY,

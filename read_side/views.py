@@ -17,9 +17,10 @@ from datetime import date, datetime, timedelta
 from typing import Annotated, Any, get_args
 from uuid import UUID
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, computed_field
 
 from read_side.pagination import as_utc
+from shared.contract.daily_sales_skus import MAX_SKUS_PER_DAY
 from shared.contract.order_events import OrderStatus
 from shared.contract.read_model_sums import sum_of
 
@@ -149,7 +150,18 @@ class SkuSales(_View):
     revenue: MinorUnits = Field(description="value of the units at the orders' prices")
 
 
+class OtherSkus(_View):
+    units: int
+    revenue: MinorUnits = Field(description="value of the units at the orders' prices")
+
+
 class SalesFigures(_View):
+    """A day's figures, or a range's totals. A day lists the first SKUs it sold, up to a bound;
+    what it sold of further SKUs is summed in other_skus, so per currency the SKUs listed plus
+    other_skus are everything placed."""
+
+    # The bound is MAX_SKUS_PER_DAY (shared/contract/daily_sales_skus.py): it keeps a day's
+    # document far below MongoDB's 16 MiB and a day's answer as small.
     orders_placed: int = 0
     placed_value: PerCurrency = Field(default_factory=dict)
     payments_received: int = 0
@@ -157,8 +169,22 @@ class SalesFigures(_View):
         default_factory=dict, description="revenue received: payments, per currency"
     )
     skus: list[SkuSales] = Field(
-        default_factory=list, description="units and value per (currency, SKU) of orders placed"
+        default_factory=list,
+        description="units and value per (currency, SKU) of orders placed; a day lists at most "
+        f"{MAX_SKUS_PER_DAY} (the first sold that day), the rest is in other_skus",
     )
+    other_skus: dict[str, OtherSkus] = Field(
+        default_factory=dict,
+        description="per ISO 4217 currency code, units and value of the SKUs a day sold beyond "
+        f"the {MAX_SKUS_PER_DAY} it lists; empty when every SKU is listed",
+    )
+
+    @computed_field(  # type: ignore[prop-decorator]
+        description="true when skus is not the whole list: other_skus holds the SKUs not listed"
+    )
+    @property
+    def skus_capped(self) -> bool:
+        return bool(self.other_skus)
 
 
 class DaySales(SalesFigures):
@@ -188,12 +214,20 @@ class DailySalesReport(_View):
 
 def _figures(document: Mapping[str, Any]) -> SalesFigures:
     skus = [_sku_sales(entry) for entry in (document.get("skus") or {}).values()]
+    # Documents of days that never passed the bound have no other_skus.
+    other = document.get("other_skus") or {}
     return SalesFigures(
         orders_placed=int(document.get("orders_placed", 0)),
         placed_value=_per_currency(document.get("placed_value")),
         payments_received=int(document.get("payments_received", 0)),
         revenue=_per_currency(document.get("revenue")),
         skus=sorted(skus, key=lambda s: (s.currency, s.sku)),
+        other_skus={
+            unescape_key(currency): OtherSkus(
+                units=sum_of(sums["units"]), revenue=sum_of(sums["revenue"])
+            )
+            for currency, sums in sorted(other.items())
+        },
     )
 
 
@@ -211,6 +245,7 @@ def _total(days: Iterable[SalesFigures]) -> SalesFigures:
     placed: dict[str, int] = {}
     revenue: dict[str, int] = {}
     skus: dict[tuple[str, str], tuple[int, int]] = {}
+    other: dict[str, tuple[int, int]] = {}
     for day in days:
         orders += day.orders_placed
         payments += day.payments_received
@@ -221,6 +256,9 @@ def _total(days: Iterable[SalesFigures]) -> SalesFigures:
         for sku in day.skus:
             units, value = skus.get((sku.currency, sku.sku), (0, 0))
             skus[sku.currency, sku.sku] = (units + sku.units, value + sku.revenue)
+        for currency, sums in day.other_skus.items():
+            units, value = other.get(currency, (0, 0))
+            other[currency] = (units + sums.units, value + sums.revenue)
     return SalesFigures(
         orders_placed=orders,
         placed_value=placed,
@@ -230,4 +268,8 @@ def _total(days: Iterable[SalesFigures]) -> SalesFigures:
             SkuSales(sku=sku, currency=currency, units=units, revenue=value)
             for (currency, sku), (units, value) in sorted(skus.items())
         ],
+        other_skus={
+            currency: OtherSkus(units=units, revenue=value)
+            for currency, (units, value) in sorted(other.items())
+        },
     )
