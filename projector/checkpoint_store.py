@@ -37,20 +37,11 @@ from shared.contract.read_models import (
 from shared.ports.document_store import DeleteOne, DocumentStore, UpdateOne
 
 
-@dataclass(frozen=True, slots=True)
-class CheckpointRecord:
-    """A checkpoint as read back: its progress, and how the version stands."""
+class _Standing:
+    """How a checkpoint record or a target stands, read through to its ``standing``."""
 
-    projection: str
-    version: int
-    position: int
+    __slots__ = ()
     standing: Standing
-    last_event_at: datetime | None
-    updated_at: datetime | None
-
-    @property
-    def id(self) -> str:
-        return collection_name(self.projection, self.version)
 
     @property
     def state(self) -> State:
@@ -63,6 +54,22 @@ class CheckpointRecord:
     @property
     def reason(self) -> str | None:
         return self.standing.reason
+
+
+@dataclass(frozen=True, slots=True)
+class CheckpointRecord(_Standing):
+    """A checkpoint as read back: its progress, and how the version stands."""
+
+    projection: str
+    version: int
+    position: int
+    standing: Standing
+    last_event_at: datetime | None
+    updated_at: datetime | None
+
+    @property
+    def id(self) -> str:
+        return collection_name(self.projection, self.version)
 
     @classmethod
     def of(cls, document: CheckpointDocument) -> CheckpointRecord:
@@ -108,7 +115,7 @@ def _document(
 
 
 @dataclass(frozen=True, slots=True)
-class Target:
+class Target(_Standing):
     """One projection version a runner feeds (for ``fed_by``), with its progress as last saved.
 
     Immutable: progress and lifecycle moves make a new one (``dataclasses.replace``,
@@ -138,18 +145,6 @@ class Target:
     @property
     def checkpoint_id(self) -> str:
         return self.collection
-
-    @property
-    def state(self) -> State:
-        return self.standing.state
-
-    @property
-    def failure(self) -> FailedEvent | None:
-        return self.standing.failure
-
-    @property
-    def reason(self) -> str | None:
-        return self.standing.reason
 
     @property
     def accepting(self) -> bool:

@@ -10,8 +10,9 @@ from uuid import UUID, uuid4
 from projector.fold import change_of
 from projector.projection import EventEnvelope, Projection
 from shared.contract.order_events import Address, order_stream
-from shared.contract.versioned_events import Event, EventMetadata
+from shared.contract.versioned_events import Event, EventMetadata, EventRegistry
 from shared.ports.document_store import Document
+from shared.ports.event_store import RecordedEvent
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 HOME = Address(line1="1 Main St", city="Springfield", postal_code="12345", country="US")
@@ -64,3 +65,17 @@ def fold(
         if change is not None:
             current[change.document_id] = changed[change.document_id] = change.document
     return changed
+
+
+def recorded(envelope: EventEnvelope) -> RecordedEvent:
+    """The event as the event store would hand it to the projector."""
+    return RecordedEvent(
+        event_id=envelope.event_id,
+        stream=envelope.stream,
+        revision=envelope.revision,
+        position=envelope.position,
+        type=envelope.event.event_type,
+        data=EventRegistry.serialize(envelope.event),
+        metadata=envelope.metadata.to_json(),
+        recorded_at=envelope.recorded_at,
+    )

@@ -16,10 +16,10 @@ from projector.projection import EventEnvelope
 from projector.projections import all_projections
 from shared.contract.order_events import build_order_event_registry
 from shared.contract.read_models import CHECKPOINTS, collection_name
-from shared.contract.versioned_events import EventRegistry, utc_now
+from shared.contract.versioned_events import utc_now
 from shared.ports.document_store import DocumentStore, UpdateOne, WriteOp, WriteResult
-from shared.ports.event_store import RecordedEvent
 from tests.fakes.document_store import DelegatingDocumentStore
+from tests.projections.history import recorded
 from tests.projections.scenario import (
     Scenario,
     expected_customer_summaries,
@@ -33,19 +33,6 @@ EXPECTED: dict[str, Callable[[Scenario], list[dict[str, Any]]]] = {
     "customer_summaries": expected_customer_summaries,
     "daily_sales": expected_daily_sales,
 }
-
-
-def recorded(envelope: EventEnvelope) -> RecordedEvent:
-    return RecordedEvent(
-        event_id=envelope.event_id,
-        stream=envelope.stream,
-        revision=envelope.revision,
-        position=envelope.position,
-        type=envelope.event.event_type,
-        data=EventRegistry.serialize(envelope.event),
-        metadata=envelope.metadata.to_json(),
-        recorded_at=envelope.recorded_at,
-    )
 
 
 async def project(store: DocumentStore, envelopes: list[EventEnvelope]) -> None:

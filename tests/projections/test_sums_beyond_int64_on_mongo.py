@@ -18,10 +18,9 @@ from read_side.queries import GetCustomerSummary, GetDailySales, GetOrder
 from shared.contract.order_events import OrderCreated, build_order_event_registry
 from shared.contract.read_model_sums import INT64_MAX
 from shared.contract.read_models import DAILY_SALES, collection_name
-from shared.contract.versioned_events import EventRegistry, utc_now
+from shared.contract.versioned_events import utc_now
 from shared.ports.document_store import DocumentStore
-from shared.ports.event_store import RecordedEvent
-from tests.projections.history import HOME, History
+from tests.projections.history import HOME, History, recorded
 from tests.projections.maximal import (
     BEYOND_INT64,
     LINE_VALUE,
@@ -33,19 +32,6 @@ from write_side.domain.limits import MAX_ORDER_TOTAL, MAX_PAYMENT, MAX_QUANTITY
 
 DAY = datetime(2025, 3, 1, 9, tzinfo=UTC)
 CUSTOMER = "big-spender"
-
-
-def recorded(envelope: EventEnvelope) -> RecordedEvent:
-    return RecordedEvent(
-        event_id=envelope.event_id,
-        stream=envelope.stream,
-        revision=envelope.revision,
-        position=envelope.position,
-        type=envelope.event.event_type,
-        data=EventRegistry.serialize(envelope.event),
-        metadata=envelope.metadata.to_json(),
-        recorded_at=envelope.recorded_at,
-    )
 
 
 def maximal_orders(history: History, count: int) -> list[EventEnvelope]:

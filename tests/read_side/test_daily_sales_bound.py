@@ -4,40 +4,21 @@ before the bound existed (no ``other_skus``) is answered as it always was."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import httpx
-import pytest
-from fastapi import FastAPI
 
 from projector.projections.daily_sales import DailySales
-from read_side.bootstrap import build_query_bus
-from read_side.http import router
 from shared.contract.daily_sales_skus import MAX_SKUS_PER_DAY
 from shared.contract.read_models import DAILY_SALES
 from shared.ports.document_store import DocumentStore
-from shared.web.problem_details import install_problem_handlers
 from tests.projections.history import History, fold
 from tests.projections.test_daily_sales_projection import orders_of, sales_of, sku_lines
 from tests.read_side.documents import day_document
-from tests.read_side.support import ObservedWatcher, seed, set_checkpoint
+from tests.read_side.support import seed, set_checkpoint
 
 CAPPED_DAY = datetime(2025, 3, 1, 9, tzinfo=UTC)
 OLD_DAY = "2025-03-02"
-
-
-@pytest.fixture
-async def client(
-    document_store: DocumentStore, watcher: ObservedWatcher
-) -> AsyncIterator[httpx.AsyncClient]:
-    app = FastAPI()
-    install_problem_handlers(app)
-    app.include_router(router)
-    app.state.query_bus = build_query_bus(document_store, watcher=watcher)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-        yield http
 
 
 async def test_a_capped_day_lists_the_bound_and_sums_the_rest_per_currency(

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import httpx
@@ -22,19 +21,6 @@ from tests.read_side.documents import day_document, order_document, summary_docu
 from tests.read_side.support import WAIT_S, ObservedWatcher, seed, set_checkpoint
 
 START = datetime(2025, 3, 1, 8, 0, tzinfo=UTC)
-
-
-@pytest.fixture
-async def client(
-    document_store: DocumentStore, watcher: ObservedWatcher
-) -> AsyncIterator[httpx.AsyncClient]:
-    app = FastAPI()
-    install_problem_handlers(app)
-    app.include_router(router)
-    app.state.query_bus = build_query_bus(document_store, watcher=watcher)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-        yield http
 
 
 def assert_problem(response: httpx.Response, status: int, title: str) -> dict[str, object]:

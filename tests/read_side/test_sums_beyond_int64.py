@@ -6,44 +6,25 @@ JSON numbers (the report's totals add such days up)."""
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import httpx
-import pytest
-from fastapi import FastAPI
 
 from projector.projection import EventEnvelope, Projection
 from projector.projections.customer_summaries import CustomerSummaries
 from projector.projections.daily_sales import DailySales
-from read_side.bootstrap import build_query_bus
-from read_side.http import router
 from shared.contract.order_events import OrderCreated
 from shared.contract.read_model_sums import INT64_MAX
 from shared.ports.document_store import DocumentStore
-from shared.web.problem_details import install_problem_handlers
 from tests.conftest import unique
 from tests.projections.history import HOME, History, fold
 from tests.projections.maximal import BEYOND_INT64, maximal_order, maximal_payment
-from tests.read_side.support import ObservedWatcher, seed, set_checkpoint
+from tests.read_side.support import seed, set_checkpoint
 from write_side.domain.limits import MAX_ORDER_TOTAL, MAX_PAYMENT
 
 FIRST_DAY = datetime(2025, 3, 1, 9, tzinfo=UTC)
 DAYS = 2
-
-
-@pytest.fixture
-async def client(
-    document_store: DocumentStore, watcher: ObservedWatcher
-) -> AsyncIterator[httpx.AsyncClient]:
-    app = FastAPI()
-    install_problem_handlers(app)
-    app.include_router(router)
-    app.state.query_bus = build_query_bus(document_store, watcher=watcher)
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
-        yield http
 
 
 def maximal_days(customer: str) -> list[EventEnvelope]:
