@@ -7,7 +7,14 @@ from typing import Any
 
 from shared.ports.document_store import Document, Filter, IndexSpec, WriteOp, WriteResult
 from shared.ports.errors import StoreUnavailable
-from shared.ports.event_store import AppendResult, ExpectedRevision, NewEvent, RecordedEvent
+from shared.ports.event_store import (
+    AppendResult,
+    ConcurrencyError,
+    ExpectedRevision,
+    NewEvent,
+    RecordedEvent,
+)
+from tests.fakes.event_store import InMemoryEventStore
 
 
 class UnusedDocumentStore:
@@ -76,3 +83,19 @@ class UnavailableEventStore:
 
     async def close(self) -> None:
         return None
+
+
+class HotStream(InMemoryEventStore):
+    """Every append after the first loses to a (simulated) concurrent writer."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.appends = 0
+
+    async def append(
+        self, stream: str, expected: ExpectedRevision, events: Sequence[NewEvent]
+    ) -> AppendResult:
+        self.appends += 1
+        if self.appends > 1:
+            raise ConcurrencyError(stream, expected, actual=99)
+        return await super().append(stream, expected, events)

@@ -21,7 +21,7 @@ import asyncio
 import contextlib
 import json
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,15 +35,11 @@ from orders_api.server import build_server
 from orders_api.settings import ApiSettings
 from shared.ports.document_store import DocumentStore
 from shared.ports.event_store import (
-    AppendResult,
-    ConcurrencyError,
     EventStore,
-    ExpectedRevision,
-    NewEvent,
     RecordedEvent,
 )
 from shared.web.problem_details import PROBLEM_JSON, PROBLEM_TYPE_BASE
-from tests.api.stubs import UnavailableEventStore, UnusedDocumentStore
+from tests.api.stubs import HotStream, UnavailableEventStore, UnusedDocumentStore
 from tests.api.support import new_order
 from tests.fakes.event_store import InMemoryEventStore
 from tests.ops.support import bearer, closed_port, samples
@@ -302,22 +298,6 @@ async def _version_mismatch(_: DocumentStore) -> Answer:
         order_id = await created(client)  # version 0
         response = await client.post(f"/orders/{order_id}/place", headers={"If-Match": '"7"'})
     return answer(("post", "/orders/{order_id}/place"), response)
-
-
-class HotStream(InMemoryEventStore):
-    """Every append after the first loses to a (simulated) concurrent writer."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.appends = 0
-
-    async def append(
-        self, stream: str, expected: ExpectedRevision, events: Sequence[NewEvent]
-    ) -> AppendResult:
-        self.appends += 1
-        if self.appends > 1:
-            raise ConcurrencyError(stream, expected, actual=99)
-        return await super().append(stream, expected, events)
 
 
 @provokes("concurrent-modification")

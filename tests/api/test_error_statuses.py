@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import socket
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -13,16 +13,11 @@ from orders_api.app import create_app
 from orders_api.settings import ApiSettings
 from shared.adapters.esdb_event_store import EsdbEventStore
 from shared.ports.event_store import (
-    AppendResult,
-    ConcurrencyError,
     EventStore,
-    ExpectedRevision,
-    NewEvent,
 )
 from shared.web.problem_details import PROBLEM_TYPE_BASE
-from tests.api.stubs import UnavailableEventStore, UnusedDocumentStore
+from tests.api.stubs import HotStream, UnavailableEventStore, UnusedDocumentStore
 from tests.api.support import create, new_key, new_order, serve, stream_of
-from tests.fakes.event_store import InMemoryEventStore
 from tests.samples import ADDRESS
 
 MUG = {"sku": "MUG-RED", "quantity": 2, "unit_price": 1250}
@@ -255,22 +250,6 @@ async def test_a_real_adapter_with_no_server_behind_it_is_503(
         await store.close()
     problem(response, 503, "store-unavailable")
     assert int(response.headers["Retry-After"]) >= 1
-
-
-class HotStream(InMemoryEventStore):
-    """Every append after the first loses to a (simulated) concurrent writer."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.appends = 0
-
-    async def append(
-        self, stream: str, expected: ExpectedRevision, events: Sequence[NewEvent]
-    ) -> AppendResult:
-        self.appends += 1
-        if self.appends > 1:
-            raise ConcurrencyError(stream, expected, actual=99)
-        return await super().append(stream, expected, events)
 
 
 async def test_a_conflict_that_outlasts_the_retries_is_409_with_retry_after(
