@@ -1,8 +1,15 @@
-"""Turn a subscription into batches: up to N events or T seconds, whichever comes first.
+"""Turn a subscription into batches that form by themselves: whatever has arrived, at most N.
 
-A background task reads the subscription into a bounded queue, so the batcher can wait for the
-next item with a timeout without cancelling the subscription's iterator mid-read, and so a slow
-writer applies back-pressure instead of the log piling up in memory.
+A background task reads the subscription into a bounded queue while the runner writes, so the
+batcher can wait for the next item with a timeout without cancelling the subscription's iterator
+mid-read, and so a slow writer applies back-pressure instead of the log piling up in memory.
+
+A batch starts with the first item to arrive and takes every item already waiting behind it (up
+to ``size`` events), then goes: an event alone is applied at once, not after a wait for company.
+Under load batches grow on their own (group commit): while one batch is being written the reader
+keeps queueing what the subscription delivers, and the next batch takes all of it. Waiting a
+little for more (``linger_s``) is opt-in: it trades the latency of every event for fewer, larger
+batches.
 """
 
 from __future__ import annotations
@@ -102,6 +109,19 @@ class SubscriptionPump:
             return
         await self._queue.put(_ENDED)
 
+    @property
+    def ready(self) -> int:
+        """How many items are queued, ready to be taken without waiting."""
+        return self._queue.qsize()
+
+    def next_ready(self) -> SubscriptionItem | None:
+        """The next item if one is queued already; None without waiting."""
+        try:
+            got = self._queue.get_nowait()
+        except asyncio.QueueEmpty:
+            return None
+        return self._unwrap(got)
+
     async def next(self, wait_s: float, stop: asyncio.Event) -> SubscriptionItem | None:
         """The next item; None when ``wait_s`` passed or ``stop`` was set first."""
         try:
@@ -110,6 +130,10 @@ class SubscriptionPump:
             got = await self._wait(wait_s, stop)
             if got is None:
                 return None
+        return self._unwrap(got)
+
+    @staticmethod
+    def _unwrap(got: object) -> SubscriptionItem:
         if isinstance(got, _Failed):
             raise SubscriptionDropped(f"{type(got.error).__name__}: {got.error}") from got.error
         if got is _ENDED:
@@ -138,26 +162,45 @@ async def batches(
     pump: SubscriptionPump,
     *,
     size: int,
-    max_wait_s: float,
+    linger_s: float = 0.0,
     idle_s: float,
     stop: asyncio.Event,
 ) -> AsyncIterator[Batch]:
-    """Batches until ``stop`` is set. The batch in progress when it is set is still yielded
-    (finish the current batch); an empty batch is yielded after ``idle_s`` without items so
-    the caller can look around (registry changes, operator actions)."""
+    """Batches until ``stop`` is set. Each takes the items ready behind its first one, up to
+    ``size`` events or the subscription catching up, and with ``linger_s`` waits that long
+    after its first item for more. The batch in progress when ``stop`` is set is still yielded
+    (finish the current batch); an empty batch is yielded after ``idle_s`` without items so the
+    caller can look around (registry changes, operator actions)."""
     loop = asyncio.get_running_loop()
     while not stop.is_set():
         first = await pump.next(idle_s, stop)
         batch = Batch()
         if first is not None:
             batch.add(first)
-            deadline = loop.time() + max_wait_s
-            while len(batch.events) < size and not batch.caught_up and not stop.is_set():
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    break
-                item = await pump.next(remaining, stop)
+            deadline = loop.time() + linger_s
+            while _open(batch, size, stop):
+                item = await _ready_item(pump)
+                if item is None and linger_s > 0:
+                    remaining = deadline - loop.time()
+                    if remaining > 0:
+                        item = await pump.next(remaining, stop)
                 if item is None:
                     break
                 batch.add(item)
         yield batch
+
+
+def _open(batch: Batch, size: int, stop: asyncio.Event) -> bool:
+    """Whether ``batch`` may take another item."""
+    return len(batch.events) < size and not batch.caught_up and not stop.is_set()
+
+
+async def _ready_item(pump: SubscriptionPump) -> SubscriptionItem | None:
+    """An item that needs no waiting: a queued one, or one the reader queues in the single turn
+    of the event loop it is given here (the subscription may hold items it received already).
+    None when the subscription has nothing ready."""
+    item = pump.next_ready()
+    if item is None:
+        await asyncio.sleep(0)
+        item = pump.next_ready()
+    return item

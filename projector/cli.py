@@ -90,7 +90,7 @@ async def _run(settings: ProjectorSettings, projections: Sequence[Projection]) -
         print(f"projector: PROJECTOR_METRICS_HOST/PORT {where}: {error}", file=sys.stderr)
         return 1
     log.info(
-        "projector starting: %s, batches of up to %d events or %d ms",
+        "projector starting: %s, batches of up to %d events lingering %d ms for more",
         ", ".join(p.name for p in projections),
         settings.projector_batch_size,
         settings.projector_batch_ms,

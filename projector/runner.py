@@ -1,9 +1,10 @@
 """The runner: one catch-up subscription feeding a set of projection versions, batch by batch.
 
 A *session* subscribes to ``$all`` (filtered server-side to the controller's event types) from
-the lowest checkpoint among the targets still accepting events, then for each batch: read the
-documents it affects, fold the events into them and write them back, save the checkpoints, and
-ask the controller what next (go on, restart the session because the set of targets changed, or
+the lowest checkpoint among the targets still accepting events, then for each batch (whatever
+the subscription has delivered, see ``projector.batching``): read the documents it affects,
+fold the events into them and write them back, save the checkpoints, and ask the controller
+what next (go on, restart the session because the set of targets changed, or
 finish). What the targets are and when to stop is the controller's business: the daemon and a
 rebuild are two controllers.
 
@@ -102,8 +103,12 @@ class Controller(Protocol):
 
 @dataclass(frozen=True, slots=True)
 class RunnerSettings:
+    """``batch_size``: events per batch at most; ``batch_wait_s``: how long a batch may linger
+    after its first event for more to arrive (0: it takes what is ready and goes, see
+    ``projector.batching``)."""
+
     batch_size: int = 500
-    batch_wait_s: float = 0.1
+    batch_wait_s: float = 0.0
     idle_s: float = 1.0
     backoff_initial_s: float = 0.2
     backoff_max_s: float = 30.0
@@ -221,7 +226,7 @@ class Runner:
                 async for batch in batches(
                     pump,
                     size=self._settings.batch_size,
-                    max_wait_s=self._settings.batch_wait_s,
+                    linger_s=self._settings.batch_wait_s,
                     idle_s=self._settings.idle_s,
                     stop=self._stop,
                 ):

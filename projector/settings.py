@@ -18,7 +18,9 @@ class ProjectorSettings(StoreSettings):
     """Everything the projector process reads from its environment."""
 
     projector_batch_size: Annotated[int, Field(ge=1, le=10_000)] = 500
-    projector_batch_ms: Annotated[int, Field(ge=1, le=60_000)] = 100
+    # How long a batch lingers after its first event for more; 0: a batch takes what the
+    # subscription has delivered and goes (under load batches grow while a write is in flight).
+    projector_batch_ms: Annotated[int, Field(ge=0, le=60_000)] = 0
     # 0 turns the Prometheus endpoint off (tests run several projectors at once).
     projector_metrics_port: Annotated[int, Field(ge=0, le=65535)] = 9100
     # Loopback unless the operator opens it (compose publishes it from a container: 0.0.0.0).

@@ -30,6 +30,7 @@ from shared.ports.document_store import (
 )
 from shared.ports.errors import StoreUnavailable
 from shared.ports.event_store import CaughtUp, Checkpoint, RecordedEvent, SubscriptionItem
+from tests.waiting import wait_until
 
 NOW = datetime(2024, 5, 1, tzinfo=UTC)
 
@@ -76,7 +77,7 @@ async def test_batches_close_on_size_caught_up_time_and_stop() -> None:
     for position in range(1, 6):
         feed.queue.put_nowait(recorded(position))
     async with SubscriptionPump(feed.items(), 10) as pump:
-        stream = batches(pump, size=3, max_wait_s=0.05, idle_s=0.05, stop=stop)
+        stream = batches(pump, size=3, linger_s=0.05, idle_s=0.05, stop=stop)
         first = await take(stream)
         assert [e.position for e in first.events] == [1, 2, 3]
         second = await take(stream)  # two events, then the time limit
@@ -112,7 +113,7 @@ async def test_stop_hands_over_the_batch_in_hand_at_once() -> None:
     feed.queue.put_nowait(recorded(10))
     async with WatchedPump(feed.items(), 10) as pump:
         # A batch would wait a minute for more events; the stop request cuts that short.
-        stream = batches(pump, size=100, max_wait_s=60, idle_s=60, stop=stop)
+        stream = batches(pump, size=100, linger_s=60, idle_s=60, stop=stop)
         pending = asyncio.ensure_future(take(stream))
         await asyncio.wait_for(pump.handed.wait(), 5)
         stop.set()
@@ -122,11 +123,64 @@ async def test_stop_hands_over_the_batch_in_hand_at_once() -> None:
             await take(stream)
 
 
+async def test_a_batch_takes_what_is_ready_and_goes_without_lingering() -> None:
+    feed = Feed()
+    stop = asyncio.Event()
+    for position in range(1, 8):
+        feed.queue.put_nowait(recorded(position))
+    async with SubscriptionPump(feed.items(), 10) as pump:
+        # No linger, and an hour before an idle batch: only what is ready makes a batch.
+        stream = batches(pump, size=5, linger_s=0, idle_s=3600, stop=stop)
+        first = await take(stream)
+        assert [e.position for e in first.events] == [1, 2, 3, 4, 5]  # capped at the size
+        second = await take(stream)
+        assert [e.position for e in second.events] == [6, 7]  # the rest, without waiting
+        feed.queue.put_nowait(recorded(8))
+        lone = await take(stream)  # an event alone goes at once
+        assert [e.position for e in lone.events] == [8]
+
+
+async def test_batches_grow_while_the_last_one_is_being_written() -> None:
+    feed = Feed()
+    stop = asyncio.Event()
+    feed.queue.put_nowait(recorded(1))
+    async with SubscriptionPump(feed.items(), 10) as pump:
+        stream = batches(pump, size=100, linger_s=0, idle_s=3600, stop=stop)
+        first = await take(stream)
+        assert [e.position for e in first.events] == [1]
+        # While the runner writes the first batch, the subscription delivers five more events.
+        for position in range(2, 7):
+            feed.queue.put_nowait(recorded(position))
+
+        async def queued() -> bool:
+            return pump.ready == 5
+
+        await wait_until(queued, "the reader to queue the events delivered meanwhile")
+        second = await take(stream)
+        assert [e.position for e in second.events] == [2, 3, 4, 5, 6]
+
+
+async def test_a_linger_waits_after_the_first_event_for_more() -> None:
+    feed = Feed()
+    stop = asyncio.Event()
+    feed.queue.put_nowait(recorded(1))
+    async with WatchedPump(feed.items(), 10) as pump:
+        # Lingering a minute: the batch closes on its size, once the later events arrive.
+        stream = batches(pump, size=3, linger_s=60, idle_s=3600, stop=stop)
+        pending = asyncio.ensure_future(take(stream))
+        await asyncio.wait_for(pump.handed.wait(), 5)
+        assert not pending.done()
+        feed.queue.put_nowait(recorded(2))
+        feed.queue.put_nowait(recorded(3))
+        batch = await pending
+        assert [e.position for e in batch.events] == [1, 2, 3]
+
+
 async def test_a_failing_subscription_surfaces_as_dropped() -> None:
     feed = Feed()
     feed.queue.put_nowait(RuntimeError("connection reset"))
     async with SubscriptionPump(feed.items(), 10) as pump:
-        stream = batches(pump, size=3, max_wait_s=0.05, idle_s=0.05, stop=asyncio.Event())
+        stream = batches(pump, size=3, linger_s=0.05, idle_s=0.05, stop=asyncio.Event())
         with pytest.raises(SubscriptionDropped, match="connection reset"):
             await take(stream)
 
