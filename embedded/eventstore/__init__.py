@@ -10,7 +10,8 @@ esdbclient (sync and async) uses it as it uses a single EventStoreDB 23.10 node 
   `filters` the `$all` filters, `wire` the other protobuf conversions.
 - `cluster_services`: Gossip and PersistentSubscriptions.List.
 - `expected_revision`: the pure expected-revision and idempotency rules.
-- `event_store` (threads and commit notifications), `writer` (the one write connection),
-  `storage` (schema and read queries), `records` (plain records).
+- `event_store` (threads and commit notifications), `group_commit` (concurrent writes share
+  one transaction), `writer` (the one write connection), `storage` (schema and read queries),
+  `records` (plain records).
 - `errors`: deliberate gRPC errors and the handler guards.
 """

@@ -1,9 +1,10 @@
 """The asyncio face of the storage: SQLite work off the event loop, and commit notifications.
 
-Writes go to one dedicated thread (the `LogWriter`), reads to a small pool of threads that each
+Writes go to one dedicated thread (the `LogWriter`), a group at a time (`GroupCommit`: writes
+that arrive during a commit share the next one), reads to a small pool of threads that each
 keep their own connection, so a long read or a slow subscriber never holds up a write. After each
-commit the writer thread wakes every waiting subscriber through `CommitSignal`; subscribers then
-re-query from their own cursor, so nothing is buffered per subscriber.
+commit every waiting subscriber is woken through `CommitSignal`; subscribers then re-query from
+their own cursor, so nothing is buffered per subscriber.
 """
 
 from __future__ import annotations
@@ -18,9 +19,10 @@ from pathlib import Path
 from typing import Concatenate
 
 from embedded.eventstore.expected_revision import Expected
+from embedded.eventstore.group_commit import GroupCommit
 from embedded.eventstore.records import ProposedEvent, WriteResult
 from embedded.eventstore.storage import LogReader, connect_reader
-from embedded.eventstore.writer import LogWriter
+from embedded.eventstore.writer import LogWriter, Work
 
 READER_THREADS = 4
 
@@ -34,7 +36,9 @@ class CommitSignal:
 
     def publish(self, position: int) -> None:
         """Called on the event loop after a commit that ends at `position`."""
-        self.head = max(self.head, position)
+        if position <= self.head:
+            return  # nothing new (the commit wrote no event): no subscriber needs to look
+        self.head = position
         moved, self._moved = self._moved, asyncio.Event()
         moved.set()
 
@@ -57,22 +61,28 @@ class EventStore:
         self._reader_connections: list[sqlite3.Connection] = []
         self._connections_lock = threading.Lock()
         self._writer: LogWriter | None = None
+        self._group_commit: GroupCommit | None = None
         self.commits = CommitSignal(0)
 
     @classmethod
     async def open(cls, path: Path) -> EventStore:
         store = cls(path)
         loop = asyncio.get_running_loop()
-
-        def announce(position: int) -> None:  # runs on the writer thread
-            loop.call_soon_threadsafe(store.commits.publish, position)
-
-        store._writer = await loop.run_in_executor(store._writer_thread, LogWriter, path, announce)
-        store.commits.head = store._writer.last_position
+        writer = await loop.run_in_executor(store._writer_thread, LogWriter, path)
+        store._writer = writer
+        store.commits.head = writer.last_position
+        store._group_commit = GroupCommit(writer, store._writer_thread, store.commits.publish)
         return store
+
+    @property
+    def groups_committed(self) -> int:
+        """Write transactions committed so far; fewer than the writes when they were grouped."""
+        return 0 if self._group_commit is None else self._group_commit.groups_committed
 
     async def close(self) -> None:
         loop = asyncio.get_running_loop()
+        if self._group_commit is not None:
+            await self._group_commit.drain()
         writer = self._writer
         if writer is not None:
             await loop.run_in_executor(self._writer_thread, writer.close)
@@ -93,7 +103,10 @@ class EventStore:
         events: Sequence[ProposedEvent],
         deadline: float | None,
     ) -> WriteResult:
-        return await self._write(lambda writer: writer.append(stream, expected, events, deadline))
+        size = sum(event.size() for event in events)
+        return await self._write(
+            lambda writer: writer.append(stream, expected, events, deadline), size
+        )
 
     async def soft_delete(self, stream: str, expected: Expected) -> WriteResult:
         return await self._write(lambda writer: writer.soft_delete(stream, expected))
@@ -101,12 +114,11 @@ class EventStore:
     async def tombstone(self, stream: str, expected: Expected) -> WriteResult:
         return await self._write(lambda writer: writer.tombstone(stream, expected))
 
-    async def _write(self, work: Callable[[LogWriter], WriteResult]) -> WriteResult:
-        writer = self._writer
-        assert writer is not None, "EventStore.open() was not awaited"
-        loop = asyncio.get_running_loop()
+    async def _write(self, work: Work, size: int = 0) -> WriteResult:
+        group_commit = self._group_commit
+        assert group_commit is not None, "EventStore.open() was not awaited"
         # Shielded: once queued, the write completes even if the caller's RPC is cancelled.
-        return await asyncio.shield(loop.run_in_executor(self._writer_thread, work, writer))
+        return await asyncio.shield(group_commit.submit(work, size))
 
     async def read[**P, T](
         self, query: Callable[Concatenate[LogReader, P], T], *args: P.args, **kwargs: P.kwargs

@@ -1,18 +1,21 @@
-"""The single writer: appends, soft deletes and tombstones, one SQLite transaction each.
+"""The single writer: appends, soft deletes and tombstones, committed a group at a time.
 
 All methods run on one dedicated thread with one connection, so positions are handed out in
-commit order and the expected-revision check and the write see the same state. Nothing is
-acknowledged (nor announced to subscribers) before COMMIT has returned, and with
-`synchronous=FULL` a returned COMMIT is on disk.
+commit order and the expected-revision check and the write see the same state. `commit` runs a
+group of writes in one transaction (group commit: one fsync for all of them), each in order and
+each against the state the earlier ones left, each inside its own savepoint so one that fails
+leaves no trace and fails alone. Nothing is acknowledged (nor announced to subscribers) before
+COMMIT has returned, and with `synchronous=FULL` a returned COMMIT is on disk.
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -39,6 +42,18 @@ _FIRST_SYSTEM_STREAM = "$$$scavenges"
 _FIRST_SYSTEM_DATA = b'{"$maxAge":2592000}'
 
 
+type Work = Callable[[LogWriter], WriteResult]
+"""One write of a group: a `LogWriter` method call, run inside the group's transaction."""
+
+
+@dataclass(frozen=True)
+class Committed:
+    """What a group's commit answers: one outcome per write, in order, and the new head."""
+
+    outcomes: list[WriteResult | Exception]  # an Exception: that write failed and left nothing
+    head: int  # position of the newest event after the commit
+
+
 def now_ticks() -> int:
     """.NET ticks (100 ns) since the Unix epoch, as EventStoreDB reports `created`."""
     return time.time_ns() // 100
@@ -47,18 +62,73 @@ def now_ticks() -> int:
 class LogWriter:
     """Owns the write connection. Call every method from the same (writer) thread."""
 
-    def __init__(self, path: Path, on_commit: Callable[[int], None]) -> None:
+    def __init__(self, path: Path) -> None:
         self.connection = connect(path)
         initialise(self.connection)
         self.reader = LogReader(self.connection)
-        self.on_commit = on_commit
         self.last_position = self.reader.last_position()
         if self.last_position == 0:
-            with self._transaction():
-                self._write(_FIRST_SYSTEM_STREAM, -1, [_system_metadata_event()])
+            self._commit_together([_write_first_system_event], savepoints=False)
 
     def close(self) -> None:
         self.connection.close()
+
+    def commit(self, works: Sequence[Work]) -> Committed:
+        """Run `works` in order in one transaction and COMMIT once.
+
+        Each write sees the ones before it (an expected revision counts the group's earlier
+        appends). A write that raises is rolled back to its savepoint and reported as its
+        outcome; the others still commit. Should the transaction itself fail (COMMIT cannot
+        write, or SQLite gave up the transaction), nothing of it is stored, and each write is
+        run again in a transaction of its own so that only the writes that fail by themselves
+        fail.
+        """
+        if len(works) > 1:
+            try:
+                return self._commit_together(works, savepoints=True)
+            except sqlite3.Error:
+                pass
+        return Committed([self._commit_alone(work) for work in works], self.last_position)
+
+    def _commit_alone(self, work: Work) -> WriteResult | Exception:
+        try:
+            return self._commit_together([work], savepoints=False).outcomes[0]
+        except Exception as error:
+            return error
+
+    def _commit_together(self, works: Sequence[Work], savepoints: bool) -> Committed:
+        """One transaction; on any exception it is rolled back and the exception raised."""
+        start_position = self.last_position
+        self.connection.execute("BEGIN IMMEDIATE")
+        try:
+            if savepoints:
+                outcomes = [self._run_in_savepoint(work) for work in works]
+            else:
+                outcomes = [work(self) for work in works]
+            self.connection.execute("COMMIT")
+        except BaseException:
+            if self.connection.in_transaction:
+                self.connection.execute("ROLLBACK")
+            self.last_position = start_position
+            raise
+        return Committed(outcomes, self.last_position)
+
+    def _run_in_savepoint(self, work: Work) -> WriteResult | Exception:
+        """Run one write of a group; if it raises, undo just its changes and return the error.
+
+        A failing ROLLBACK TO (SQLite dropped the whole transaction) raises: the group fails.
+        """
+        start_position = self.last_position
+        self.connection.execute("SAVEPOINT write")
+        try:
+            outcome = work(self)
+        except Exception as error:
+            self.connection.execute("ROLLBACK TO write")
+            self.connection.execute("RELEASE write")
+            self.last_position = start_position
+            return error
+        self.connection.execute("RELEASE write")
+        return outcome
 
     def append(
         self,
@@ -67,85 +137,67 @@ class LogWriter:
         events: Sequence[ProposedEvent],
         deadline: float | None,
     ) -> WriteResult:
-        """Append atomically after checking `expected` (rules 1-6); see `WriteResult`."""
+        """Append atomically after checking `expected` (rules 1-6); see `WriteResult`.
+
+        Like `soft_delete` and `tombstone`, a `Work` for `commit`: it runs inside a transaction.
+        """
         if deadline is not None and time.monotonic() > deadline:
             return WRITE_TIMEOUT
-        with self._transaction():
-            info = self.reader.stream_info(stream)
-            facts = info.facts(self.reader.has_metadata(stream))
-            if events:
-                decision = rules.decide_append(
-                    facts,
-                    expected,
-                    [event.event_id for event in events],
-                    lambda revision, count: self.reader.ids_from(stream, revision, count),
-                    lambda event_id: self.reader.revision_of(stream, event_id),
-                )
-            else:
-                decision = rules.decide_without_events(facts, expected)
-            if decision.verdict is Verdict.DELETED:
-                return WRITE_DELETED
-            if decision.verdict is Verdict.WRONG_VERSION:
-                return WriteResult("wrong_version", info.last_revision)
-            if decision.verdict is Verdict.IDEMPOTENT:
-                revision = decision.matched_revision
-                return WriteResult("ok", revision, self.reader.position_of(stream, revision))
-            if not events:
-                return WriteResult("ok", info.last_revision, None)
-            revision, position = self._write(stream, info.last_revision, events)
-            if info.soft_deleted:
-                # Undelete: earlier revisions stay hidden, the stream goes on from here.
-                self._write_metadata(stream, {"$tb": info.last_revision + 1})
+        info = self.reader.stream_info(stream)
+        facts = info.facts(self.reader.has_metadata(stream))
+        if events:
+            decision = rules.decide_append(
+                facts,
+                expected,
+                [event.event_id for event in events],
+                lambda revision, count: self.reader.ids_from(stream, revision, count),
+                lambda event_id: self.reader.revision_of(stream, event_id),
+            )
+        else:
+            decision = rules.decide_without_events(facts, expected)
+        if decision.verdict is Verdict.DELETED:
+            return WRITE_DELETED
+        if decision.verdict is Verdict.WRONG_VERSION:
+            return WriteResult("wrong_version", info.last_revision)
+        if decision.verdict is Verdict.IDEMPOTENT:
+            revision = decision.matched_revision
+            return WriteResult("ok", revision, self.reader.position_of(stream, revision))
+        if not events:
+            return WriteResult("ok", info.last_revision, None)
+        revision, position = self._write(stream, info.last_revision, events)
+        if info.soft_deleted:
+            # Undelete: earlier revisions stay hidden, the stream goes on from here.
+            self._write_metadata(stream, {"$tb": info.last_revision + 1})
         return WriteResult("ok", revision, position)
 
     def soft_delete(self, stream: str, expected: Expected) -> WriteResult:
         """Hide every revision so far by setting the stream's `$tb` to the maximum."""
-        with self._transaction():
-            info = self.reader.stream_info(stream)
-            decision = rules.decide_soft_delete(
-                info.facts(self.reader.has_metadata(stream)), expected
-            )
-            if decision.verdict is Verdict.DELETED:
-                return WRITE_DELETED
-            if decision.verdict is not Verdict.APPEND:
-                return WriteResult("wrong_version", info.last_revision)
-            position = self._write_metadata(stream, {"$tb": TOMBSTONE_REVISION})
+        info = self.reader.stream_info(stream)
+        decision = rules.decide_soft_delete(info.facts(self.reader.has_metadata(stream)), expected)
+        if decision.verdict is Verdict.DELETED:
+            return WRITE_DELETED
+        if decision.verdict is not Verdict.APPEND:
+            return WriteResult("wrong_version", info.last_revision)
+        position = self._write_metadata(stream, {"$tb": TOMBSTONE_REVISION})
         return WriteResult("ok", info.last_revision, position)
 
     def tombstone(self, stream: str, expected: Expected) -> WriteResult:
         """Delete for good: a `$streamDeleted` event at the maximum revision."""
-        with self._transaction():
-            info = self.reader.stream_info(stream)
-            facts = info.facts(self.reader.has_metadata(stream))
-            decision = rules.decide_without_events(facts, expected)
-            if decision.verdict is Verdict.DELETED:
-                return WRITE_DELETED
-            if decision.verdict is not Verdict.APPEND:
-                return WriteResult("wrong_version", info.last_revision)
-            event = ProposedEvent(str(uuid.uuid4()), TOMBSTONE_EVENT_TYPE, False, b"", b"")
-            _, position = self._write(stream, TOMBSTONE_REVISION - 1, [event], update_stream=False)
-            self.connection.execute(
-                "INSERT INTO streams (name, last_revision, tombstoned) VALUES (?, ?, 1)"
-                " ON CONFLICT (name) DO UPDATE SET tombstoned = 1",
-                (stream, info.last_revision),
-            )
+        info = self.reader.stream_info(stream)
+        facts = info.facts(self.reader.has_metadata(stream))
+        decision = rules.decide_without_events(facts, expected)
+        if decision.verdict is Verdict.DELETED:
+            return WRITE_DELETED
+        if decision.verdict is not Verdict.APPEND:
+            return WriteResult("wrong_version", info.last_revision)
+        event = ProposedEvent(str(uuid.uuid4()), TOMBSTONE_EVENT_TYPE, False, b"", b"")
+        _, position = self._write(stream, TOMBSTONE_REVISION - 1, [event], update_stream=False)
+        self.connection.execute(
+            "INSERT INTO streams (name, last_revision, tombstoned) VALUES (?, ?, 1)"
+            " ON CONFLICT (name) DO UPDATE SET tombstoned = 1",
+            (stream, info.last_revision),
+        )
         return WriteResult("ok", TOMBSTONE_REVISION, position)
-
-    @contextmanager
-    def _transaction(self) -> Iterator[None]:
-        """One transaction; announce the new head only after COMMIT returned."""
-        start_position = self.last_position
-        self.connection.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-            self.connection.execute("COMMIT")
-        except BaseException:
-            if self.connection.in_transaction:
-                self.connection.execute("ROLLBACK")
-            self.last_position = start_position
-            raise
-        if self.last_position != start_position:
-            self.on_commit(self.last_position)
 
     def _write(
         self,
@@ -229,5 +281,7 @@ def _count_setting(value: object) -> int | None:
     return value if 0 <= value <= _MAX_INT64 else None
 
 
-def _system_metadata_event() -> ProposedEvent:
-    return ProposedEvent(str(uuid.uuid4()), METADATA_EVENT_TYPE, True, b"", _FIRST_SYSTEM_DATA)
+def _write_first_system_event(writer: LogWriter) -> WriteResult:
+    event = ProposedEvent(str(uuid.uuid4()), METADATA_EVENT_TYPE, True, b"", _FIRST_SYSTEM_DATA)
+    revision, position = writer._write(_FIRST_SYSTEM_STREAM, -1, [event])
+    return WriteResult("ok", revision, position)
