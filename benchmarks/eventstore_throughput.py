@@ -10,6 +10,10 @@ connection), ``$all`` read speed, and subscription delivery latency (append ackn
 event received by a live ``$all`` subscriber). The baseline inserts the same rows into a bare
 SQLite file with the same durability (WAL, synchronous=FULL, one transaction per append); its
 latency figure is the commit time of a one-row transaction, the floor for any durable append.
+
+Each append scenario runs in --rounds rounds, server and baseline alternating, so both sides see
+the same load from whatever else runs on the machine; the ratio is the median of the rounds'
+ratios, printed with their spread.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import argparse
 import asyncio
 import json
 import sqlite3
+import statistics
 import sys
 import tempfile
 import threading
@@ -226,12 +231,25 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-def report(label: str, server: float, baseline: float, unit: str, higher_is_better: bool) -> None:
-    ratio = server / baseline if baseline else float("nan")
+def report(
+    label: str,
+    server: float,
+    baseline: float,
+    unit: str,
+    higher_is_better: bool,
+    round_ratios: list[float] | None = None,
+) -> None:
+    """One line; with `round_ratios` the ratio is their median, followed by their range."""
+    if round_ratios:
+        ratio = statistics.median(round_ratios)
+        spread = f" rounds {min(round_ratios):.2f}-{max(round_ratios):.2f}"
+    else:
+        ratio = server / baseline if baseline else float("nan")
+        spread = ""
     better = "higher" if higher_is_better else "lower"
     print(
         f"{label:<38} {server:>12,.1f} {unit:<9} baseline {baseline:>12,.1f}"
-        f"   ratio {ratio:6.2f}x ({better} is better)"
+        f"   ratio {ratio:6.2f}x ({better} is better){spread}"
     )
 
 
@@ -243,29 +261,56 @@ def parse_arguments() -> argparse.Namespace:
         "--batch-appends", type=int, default=120, help="batched appends per scenario"
     )
     parser.add_argument("--writers", type=int, default=4, help="concurrent writers")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=3,
+        help="server/baseline rounds per append scenario, sharing its appends",
+    )
     parser.add_argument("--latency-samples", type=int, default=500)
     parser.add_argument("--dir", type=Path, help="where to put the databases (default: a temp dir)")
-    return parser.parse_args()
+    args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
+    return args
 
 
 def scenarios(args: argparse.Namespace) -> list[Scenario]:
-    """1 and --batch events per append, by 1 and by --writers writers sharing the total."""
+    """1 and --batch events per append, by 1 and by --writers writers sharing the total; each
+    scenario is one round's share (the rounds together make the total)."""
     return [
         Scenario(
-            f"appends, {size} per append, {writers} writer(s)", writers, total // writers, size
+            f"appends, {size} per append, {writers} writer(s)",
+            writers,
+            max(1, total // writers // args.rounds),
+            size,
         )
         for writers in (1, args.writers)
         for size, total in ((1, args.appends), (args.batch, args.batch_appends))
     ]
 
 
+def measure_appends(uri: str, baseline: Path, scenario: Scenario, rounds: int) -> None:
+    """Alternate server and baseline rounds; rates over all rounds, ratio per round."""
+    server_rates, baseline_rates = [], []
+    for _ in range(rounds):
+        server_rates.append(asyncio.run(server_appends(uri, scenario)))
+        baseline_rates.append(baseline_appends(baseline, scenario))
+    report(
+        scenario.name,
+        rounds / sum(1 / rate for rate in server_rates),  # events / total time
+        rounds / sum(1 / rate for rate in baseline_rates),
+        "events/s",
+        True,
+        [server / base for server, base in zip(server_rates, baseline_rates, strict=True)],
+    )
+
+
 def measure(directory: Path, args: argparse.Namespace, uri: str) -> None:
     baseline = directory / "baseline.sqlite"
     print(f"server {uri}, databases in {directory}\n")
     for scenario in scenarios(args):
-        server_rate = asyncio.run(server_appends(uri, scenario))
-        baseline_rate = baseline_appends(baseline, scenario)
-        report(scenario.name, server_rate, baseline_rate, "events/s", True)
+        measure_appends(uri, baseline, scenario, args.rounds)
 
     count, read_rate = asyncio.run(server_read_all(uri))
     baseline_count, baseline_rate = baseline_read_all(baseline)
