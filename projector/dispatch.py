@@ -1,17 +1,22 @@
 """Write one batch to a set of projection versions: read, fold, write with compare-and-set.
 
-For each version, the documents the batch affects are read with one query per collection (in
-chunks), the batch is folded into them (``projector.fold``, pure) and each changed document is
-written once, compare-and-set on the ``_position`` it was read with (``compare_and_set``): a
-document that changed since it was read is never overwritten with stale state.
+For each version, the documents the batch affects are taken from the ones this process wrote
+last (``projector.document_cache``) or else read with one query per collection (in chunks), the
+batch is folded into them (``projector.fold``, pure) and each changed document is written once,
+compare-and-set on the ``_position`` it was folded from (``compare_and_set``): a document that
+changed since it was read or written is never overwritten with stale state.
+
+MongoDB round trips per batch: one bulk write per version whose documents change, a read per
+version only for documents not kept from an earlier batch, and one bulk write of the
+checkpoints (``save_progress``); the versions are written in parallel.
 
 Exactly once: a write that loses its compare-and-set is not done. When one matched nothing, the
-documents are read again and the batch folded into them again (another writer, e.g. a killed
-predecessor's bulk write that the server finished late, moved them; its events are skipped by
-position), for up to ``WRITE_ROUNDS`` rounds. Only a plan whose every write took effect carries
-progress (``Plan.outcome`` past the target); the runner saves checkpoints through
-``save_progress`` once the documents are written, so a crash in between re-delivers events that
-each document then skips.
+documents are read again from MongoDB (never from the kept copies) and the batch folded into
+them again (another writer, e.g. a killed predecessor's bulk write that the server finished
+late, moved them; its events are skipped by position), for up to ``WRITE_ROUNDS`` rounds.
+Only a plan whose every write took effect carries progress (``Plan.outcome`` past the target);
+the runner saves checkpoints through ``save_progress`` once the documents are written, so a
+crash in between re-delivers events that each document then skips.
 
 Errors that are neither outages nor an event's fault (MongoDB refusing a read, documents that
 keep moving) do not stop the other versions: the version's plan carries the ``trouble`` and the
@@ -31,6 +36,7 @@ from uuid import UUID
 
 from projector.batching import Batch
 from projector.checkpoint_store import Target, save_checkpoints
+from projector.document_cache import DocumentCache
 from projector.failures import write_or_find_culprit
 from projector.fold import Applied, Change, Decoder, Fold, document_ids, failed_event, fold
 from projector.lifecycle import Trigger
@@ -104,6 +110,12 @@ class Dispatcher:
         self._store = document_store
         self._registry = registry
         self._clock = clock
+        self._kept = DocumentCache()
+
+    def forget_documents(self) -> None:
+        """Read every document from MongoDB next time (a new session: whatever happened to
+        the read models meanwhile, e.g. an operator's or another process's writes)."""
+        self._kept.clear()
 
     async def apply(
         self,
@@ -148,10 +160,15 @@ class Dispatcher:
                     batch, target, documents, decoder=decoder, parked=parked, now=self._clock()
                 )
                 self._log_skipped(target, folded)
+                changes = folded.final_changes()
+                # Whether this write takes effect, fails or loses its compare-and-set, the kept
+                # copies are not known to be current until it is done: a next round reads
+                # them all from MongoDB, and they are kept again once the write took effect.
+                self._kept.drop(target.collection, ids)
                 written = await write_or_find_culprit(
                     self._store,
                     target.collection,
-                    [_op(change) for change in folded.final_changes()],
+                    [_op(change) for change in changes],
                     partial(_ops_by_event, folded),
                 )
             except StoreUnavailable:
@@ -169,6 +186,9 @@ class Dispatcher:
                 index, error_text = written.culprit
                 failure = failed_event(folded.applied[index].event, error_text, 1, self._clock())
                 folded = folded.stopped_at(index, failure, target)
+            else:
+                now_stored = {**documents, **{c.document_id: c.document for c in changes}}
+                self._kept.keep(target.collection, now_stored)
             return Plan.written(target, folded)
         return Plan.not_done(
             target,
@@ -177,10 +197,13 @@ class Dispatcher:
         )
 
     async def _load(self, target: Target, ids: Sequence[str]) -> dict[str, Document]:
-        if not ids:
-            return {}
-        found = await self._store.find_by_ids(target.collection, ids)
-        return {document["_id"]: document for document in found}
+        """The documents among ``ids`` that exist, by ``_id``: the kept copies, and one query
+        (in chunks) for the rest."""
+        documents, missing = self._kept.take(target.collection, ids)
+        if missing:
+            found = await self._store.find_by_ids(target.collection, missing)
+            documents.update((document["_id"], document) for document in found)
+        return documents
 
     @staticmethod
     def _log_skipped(target: Target, folded: Fold) -> None:

@@ -209,6 +209,7 @@ class Runner:
         progressed = False
         try:
             self._targets = await controller.start_session(self._targets)
+            self._dispatcher.forget_documents()
             parked = {t.name: await parked_event_ids(self._store, t.name) for t in self._targets}
             accepting = [t for t in self._targets if t.accepting]
             if not accepting:
