@@ -6,9 +6,19 @@ the query's ``wait_ms``, and then answers either way: lag makes an answer stale,
 
 One ``CheckpointWatcher`` per process does the waiting for every request. It polls the
 checkpoint collection only while somebody waits, at a modest interval, with one query per
-tick however many requests wait, and wakes each waiter as soon as its position is reached.
+tick however many requests wait (the checkpoints of the active versions of the projections
+waited on), and wakes each waiter as soon as its position is reached, handing it the active
+version it saw reach it, so the request reads that version at once without resolving it again.
 Polling rather than change streams: the ``DocumentStore`` port has no ``watch`` and real
 MongoDB offers change streams only on replica sets, so polling works on every deployment.
+
+Which version is active changes only when a rebuild switches versions, so the watcher does not
+read the registry every tick: it knows the version each waiting request resolved just before
+it began to wait, and reads the registry itself only for a projection whose version it has not
+learnt within ``registry_refresh_s`` (then on that tick, for every projection waited on). So
+just after a rebuild switched versions a waiter may be woken on the version switched away from,
+once that one reached its token: its data holds the write, and a retired version stays readable
+for a grace period (``PROJECTOR_RETIRE_GRACE_S``) after the switch.
 
 A checkpoint can pass a token without the projection having had an event at that exact
 position (checkpoints also advance on the subscription's filter checkpoints), so waiting is
@@ -29,6 +39,7 @@ from dataclasses import dataclass, field
 
 from shared.contract.read_models import (
     ActiveReadModel,
+    collection_name,
     read_checkpoints,
     read_registry,
     resolve_active,
@@ -39,6 +50,9 @@ from shared.process.logging_setup import redact
 from shared.process.throttled_log import ThrottledWarning
 
 DEFAULT_POLL_INTERVAL_S = 0.02
+# How old the watcher's knowledge of a projection's active version may get while requests wait
+# on it before it reads the registry again (the projector's daemon follows it as often).
+DEFAULT_REGISTRY_REFRESH_S = 0.5
 DEFAULT_MAX_WAITERS = 500
 # A full waiter list drains within the longest wait (10 s) and usually far sooner: a client
 # refused with 503 may try again after a second.
@@ -59,9 +73,17 @@ class TooManyWaiters(ServiceError):
 class _Waiter:
     projection: str
     position: int
-    reached: asyncio.Future[None] = field(
+    reached: asyncio.Future[ActiveReadModel] = field(
         default_factory=lambda: asyncio.get_running_loop().create_future()
     )
+
+
+@dataclass(frozen=True, slots=True)
+class _Learnt:
+    """A projection's active version, as a registry read begun at ``at`` (loop time) said."""
+
+    version: int
+    at: float
 
 
 class CheckpointWatcher:
@@ -73,13 +95,16 @@ class CheckpointWatcher:
         *,
         poll_interval_s: float = DEFAULT_POLL_INTERVAL_S,
         max_waiters: int = DEFAULT_MAX_WAITERS,
+        registry_refresh_s: float = DEFAULT_REGISTRY_REFRESH_S,
     ) -> None:
         if max_waiters < 1:
             raise ValueError(f"max_waiters must be at least 1, got {max_waiters}")
         self._store = store
         self._poll_interval_s = poll_interval_s
         self.max_waiters = max_waiters
+        self.registry_refresh_s = registry_refresh_s
         self._waiters: set[_Waiter] = set()
+        self._versions: dict[str, _Learnt] = {}
         self._refusals = ThrottledWarning(
             log,
             "refused a read-your-writes wait with 503: %d reads are already waiting "
@@ -108,21 +133,38 @@ class CheckpointWatcher:
 
     async def wait_for(self, projection: str, position: int, timeout_s: float) -> bool:
         """True once ``projection``'s checkpoint is at least ``position``; False on timeout.
+        See ``reached``."""
+        return await self.reached(projection, position, timeout_s) is not None
+
+    async def reached(
+        self,
+        projection: str,
+        position: int,
+        timeout_s: float,
+        *,
+        resolved: ActiveReadModel | None = None,
+        resolved_at: float | None = None,
+    ) -> ActiveReadModel | None:
+        """The active version of ``projection`` once its checkpoint is at least ``position``
+        (as the tick that saw it found it); None on timeout. ``resolved``: the active version
+        the caller read from the registry in a read begun at ``resolved_at`` (loop time), so
+        that the watcher need not read the registry for it.
 
         Raises ``TooManyWaiters`` at once when ``max_waiters`` are waiting already. A waiter
         whose request is cancelled (its client left) is removed like one that timed out."""
         if len(self._waiters) >= self.max_waiters:
             self._refusals.warn(len(self._waiters))
             raise TooManyWaiters(self.max_waiters)
+        if resolved is not None and resolved_at is not None:
+            self._learn(projection, resolved.version, resolved_at)
         waiter = _Waiter(projection, position)
         self._waiters.add(waiter)
         self._ensure_polling()
         try:
             async with asyncio.timeout(timeout_s):
-                await waiter.reached
-            return True
+                return await waiter.reached
         except TimeoutError:
-            return False
+            return None
         finally:
             self._waiters.discard(waiter)
             self._stop_polling_when_idle()
@@ -155,25 +197,43 @@ class CheckpointWatcher:
         """Read the checkpoints once and wake every waiter they satisfy. Never raises: a store
         outage must not stop the watcher (the waiters time out instead)."""
         try:
-            positions = await self._positions({w.projection for w in self._waiters})
+            models = await self._active_models({w.projection for w in self._waiters})
         except Exception as error:
             # Every tick while the store is down: one throttled line, never a traceback each.
             self._poll_failures.warn(type(error).__name__, redact(str(error)))
-            positions = {}
+            models = {}
         for waiter in list(self._waiters):
-            reached = positions.get(waiter.projection, -1) >= waiter.position
-            if reached and not waiter.reached.done():
-                waiter.reached.set_result(None)
+            model = models.get(waiter.projection)
+            if model is None or model.position < waiter.position or waiter.reached.done():
+                continue
+            waiter.reached.set_result(model)
         self.polls += 1
 
-    async def _positions(self, projections: Iterable[str]) -> dict[str, int]:
-        """The checkpoint position of each projection's active version: two queries per tick."""
-        entries = await read_registry(self._store, sorted(projections))
-        collections = {name: entry.active_collection for name, entry in entries.items()}
-        checkpoints = await read_checkpoints(self._store, sorted(collections.values()))
+    def _learn(self, projection: str, version: int, at: float) -> None:
+        """Take ``version`` as active unless a later registry read said otherwise."""
+        known = self._versions.get(projection)
+        if known is None or at >= known.at:
+            self._versions[projection] = _Learnt(version, at)
+
+    async def _active_models(self, projections: Iterable[str]) -> dict[str, ActiveReadModel]:
+        """The active version of each projection with a checkpoint, and its position: one
+        query, and a read of the registry first when a version is not known recently enough."""
+        wanted = sorted(projections)
+        now = asyncio.get_running_loop().time()
+        if any(
+            (known := self._versions.get(name)) is None or now - known.at >= self.registry_refresh_s
+            for name in wanted
+        ):
+            entries = await read_registry(self._store, wanted)
+            for name, entry in entries.items():
+                self._learn(name, entry.active_version, now)
+        versions = {name: self._versions[name].version for name in wanted}
+        collections = {name: collection_name(name, version) for name, version in versions.items()}
+        checkpoints = await read_checkpoints(self._store, sorted(set(collections.values())))
         return {
-            name: checkpoint.position if (checkpoint := checkpoints.get(collection)) else -1
+            name: ActiveReadModel(name, versions[name], collection, checkpoint.position)
             for name, collection in collections.items()
+            if (checkpoint := checkpoints.get(collection)) is not None
         }
 
 
@@ -204,11 +264,21 @@ class ReadModels:
         """The active version of ``projection``, once it has reached ``min_position`` or
         ``wait_ms`` has passed (then ``stale`` is true). Without ``min_position``: at once.
         Raises ``TooManyWaiters`` when it would have to wait and too many wait already."""
+        resolved_at = asyncio.get_running_loop().time()
         active = await resolve_active(self.store, projection)
         if min_position is None or active.position >= min_position:
             return Snapshot(active, stale=False)
         if wait_ms > 0:
-            await self._watcher.wait_for(projection, min_position, wait_ms / 1000)
-            # Resolve again even after a wake-up: a rebuild may have switched versions meanwhile.
+            reached = await self._watcher.reached(
+                projection,
+                min_position,
+                wait_ms / 1000,
+                resolved=active,
+                resolved_at=resolved_at,
+            )
+            if reached is not None:
+                # The version the watcher saw reach the token holds the write: read it as is.
+                return Snapshot(reached, stale=False)
+            # Timed out: answer from the active version as it stands now.
             active = await resolve_active(self.store, projection)
         return Snapshot(active, stale=active.position < min_position)
