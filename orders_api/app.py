@@ -123,7 +123,9 @@ def create_app(
             app.state.event_store = events
             app.state.document_store = documents
             app.state.command_bus = build_command_bus(
-                events, max_attempts=settings.command_max_attempts
+                events,
+                max_attempts=settings.command_max_attempts,
+                cached_orders=settings.command_cache_orders,
             )
             watcher = CheckpointWatcher(documents, max_waiters=settings.read_wait_max_waiters)
             stack.push_async_callback(watcher.close)

@@ -12,6 +12,7 @@ from pydantic import Field, SecretStr, field_validator, model_validator
 
 from shared.adapters.esdb_event_store import BUDGET_S as STORE_TIMEOUT_S
 from shared.process.settings_base import StoreSettings, load_or_exit
+from write_side.order_cache import MAX_CACHED_ORDERS
 
 Port = Annotated[int, Field(ge=1, le=65535)]
 # Long enough not to be guessed, and to be redacted from logs as free text (MIN_SECRET_LENGTH);
@@ -44,6 +45,10 @@ class ApiSettings(StoreSettings):
     # means another command on the same order committed since this one read it, so with n
     # concurrent writers n rounds always suffice; 30 covers bursts well past 20 per order.
     command_max_attempts: Annotated[int, Field(ge=1, le=100)] = 30
+    # Orders whose decided state a process keeps so that a command on one skips reading its
+    # stream (write_side.order_cache; the append's compare-and-set keeps it correct across
+    # processes). 0 keeps none: every command on an existing order reads it.
+    command_cache_orders: Annotated[int, Field(ge=0, le=1_000_000)] = MAX_CACHED_ORDERS
     # Rebuilds started over HTTP keep the version they replaced readable this long (the same
     # variable as the projector's, so both kinds of rebuild behave alike).
     projector_retire_grace_s: Annotated[float, Field(ge=0, le=3600)] = 10.0

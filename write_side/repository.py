@@ -1,5 +1,5 @@
 """Orders over the event store port: load = read the stream and fold, save = append at the
-revision that was loaded.
+revision that was loaded, ``LoadedOrder.after_append`` = the order after a save, without a read.
 
 Event ids are deterministic (see ``event_ids``), so appending the same decision twice at the same
 revision is absorbed by the store (EventStoreDB's idempotent re-append) instead of writing twice.
@@ -101,6 +101,24 @@ class LoadedOrder:
     def expected(self) -> ExpectedRevision:
         """The revision to append at so that nothing written since the load is overwritten."""
         return NO_STREAM if self.version is None else self.version
+
+    def after_append(
+        self, command: OrderCommand, events: Sequence[Event], result: AppendResult
+    ) -> LoadedOrder:
+        """The order once ``events``, decided for ``command`` on this state, were appended with
+        ``result``: what loading it right after the append would give, without the read."""
+        applied = self.applied
+        key = command.idempotency_key
+        if key is not None:
+            ids = tuple(event_ids(command, len(events)))
+            applied = {**applied, key: AppliedRequest(ids, result.revision, result.position)}
+        return LoadedOrder(
+            order_id=self.order_id,
+            state=fold(events, self.state),
+            version=result.revision,
+            position=result.position,
+            applied=applied,
+        )
 
 
 class OrderEventStore(EventStoreReader, EventStoreWriter, Protocol):
