@@ -1,29 +1,40 @@
-"""Commands per second and latency through the HTTP API, next to raw esdbclient appends.
+"""Commands per second and latency through the HTTP API, next to raw esdbclient appends, with the
+CPU each process used.
 
 Run from the repository root (about a minute):
 
-    .venv/bin/python -m benchmarks.command_throughput [--seconds 7] [--eventstore-uri URI]
+    .venv/bin/python -m benchmarks.command_throughput [--seconds 7] [--concurrency 1,8,32]
+        [--eventstore-uri URI [--eventstore-pid PID]]
 
-It starts its own embedded-eventstore (unless ``--eventstore-uri`` names a server), serves the
-real app (``create_app``, which builds its own esdbclient adapter) with uvicorn on a free
-loopback port in this process, and drives it over real HTTP with httpx at each concurrency:
-every worker creates an order, then adds items to it (a new order every ``ORDERS_EVERY``
-commands). A command is load the stream + decide + append one event.
+Three processes take part, so each one's CPU can be told apart:
 
-The baseline, in the same run and at the same concurrency, appends the same events (the bytes
-the API stored, with fresh ids) straight through one esdbclient client, each worker to its own
-stream at the right expected revision: the cost of the write alone, without HTTP, validation,
-the stream read and the decision. The ratio says what the API adds on top.
+- the store: an embedded-eventstore this benchmark starts, or the server ``--eventstore-uri``
+  names (its CPU is measured when ``--eventstore-pid`` gives its process id on this machine);
+- the API: the real app (``create_app``, which builds its own esdbclient adapter) served the way
+  ``orders-api`` serves it (``orders_api.server.build_server``: its HTTP protocol, its limits,
+  uvicorn's default event loop), in a process of its own;
+- the load generator (this process): a plain asyncio HTTP/1.1 client, one keep-alive
+  connection per worker, that parses only the status line, ``Content-Length`` and (for a create)
+  the order id. It costs the API's share of the two cores as little as a client can.
 
-Client and server share this process (and the GIL), so the API figures include the client's
-own cost; they are a lower bound of what a separate client would see.
+At each concurrency every worker creates an order, then adds items to it (a new order every
+``ORDERS_EVERY`` commands). A command is HTTP + validation + load the order + decide + append
+one event. The baseline, in the same run and at the same concurrency, appends the same events
+(the bytes the API stored, with fresh ids) straight through one esdbclient client from this
+process, each worker to its own stream at the right expected revision: the cost of the write
+alone. The ratio API/raw says what the API adds on top.
+
+CPU is read from ``/proc/<pid>/stat`` (Linux) around each measurement and shown as cores used
+(CPU seconds / wall seconds) per process and as CPU milliseconds per operation.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
+import os
 import socket
 import statistics
 import sys
@@ -31,20 +42,17 @@ import tempfile
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-import uvicorn
 from esdbclient import AsyncEventStoreDBClient, NewEvent, StreamState
 
-from orders_api.app import create_app
-from orders_api.settings import ApiSettings
 from shared.ports.errors import StoreUnavailable
 from tests.servers import eventstore_server
 
 ORDERS_EVERY = 10  # commands per order before a worker starts a new one
+START_TIMEOUT_S = 60.0
 ADDRESS = {
     "line1": "1 Main Street",
     "line2": "",
@@ -52,6 +60,7 @@ ADDRESS = {
     "postal_code": "D01 F5P2",
     "country": "IE",
 }
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
 
 
 class NoDocumentStore:
@@ -64,12 +73,49 @@ class NoDocumentStore:
         return down
 
 
+# --- CPU accounting -------------------------------------------------------------------------
+
+
+def cpu_seconds(pid: int | None) -> float | None:
+    """User + system CPU of process ``pid`` (all its threads) so far; this process's for None;
+    None when it cannot be read (not Linux, or the process is gone)."""
+    if pid is None:
+        return time.process_time()
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+
+
+@dataclass
+class CpuMeter:
+    """CPU used by each named process between ``start`` and ``stop``."""
+
+    pids: dict[str, int | None]
+    started: dict[str, float | None] = field(default_factory=dict)
+    used: dict[str, float | None] = field(default_factory=dict)
+
+    def start(self) -> None:
+        self.started = {name: cpu_seconds(pid) for name, pid in self.pids.items()}
+
+    def stop(self) -> None:
+        for name, pid in self.pids.items():
+            now, then = cpu_seconds(pid), self.started.get(name)
+            self.used[name] = None if now is None or then is None else now - then
+
+
+# --- the measurements -----------------------------------------------------------------------
+
+
 @dataclass
 class Sample:
     operations: int
     seconds: float
     latencies: list[float]
     failures: int
+    cpu: dict[str, float | None] = field(default_factory=dict)
 
     @property
     def rate(self) -> float:
@@ -79,11 +125,24 @@ class Sample:
         ordered = sorted(self.latencies)
         return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))] * 1000
 
+    def cores(self, name: str) -> str:
+        used = self.cpu.get(name)
+        return "   n/a" if used is None else f"{used / self.seconds:6.2f}"
+
+    def ms_per_op(self, name: str) -> str:
+        used = self.cpu.get(name)
+        return "   n/a" if used is None else f"{1000 * used / max(1, self.operations):6.2f}"
+
 
 async def run_for(
-    seconds: float, concurrency: int, worker: Callable[[int, Callable[[], bool]], Awaitable[Any]]
+    seconds: float,
+    concurrency: int,
+    worker: Callable[[int, Callable[[], bool]], Awaitable[Any]],
+    meter: CpuMeter,
 ) -> float:
-    """Run ``concurrency`` workers until ``seconds`` have passed; returns the elapsed time."""
+    """Run ``concurrency`` workers until ``seconds`` have passed; returns the elapsed time. The
+    meter covers exactly the run."""
+    meter.start()
     started = time.perf_counter()
     deadline = started + seconds
 
@@ -91,43 +150,85 @@ async def run_for(
         return time.perf_counter() < deadline
 
     await asyncio.gather(*(worker(number, more) for number in range(concurrency)))
-    return time.perf_counter() - started
+    elapsed = time.perf_counter() - started
+    meter.stop()
+    return elapsed
 
 
-# --- through the API ------------------------------------------------------------------------
+class HttpConnection:
+    """One keep-alive HTTP/1.1 connection: a request, then its response, then the next one.
+    Enough HTTP for this API's answers (a ``Content-Length`` on every response)."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self.reader: asyncio.StreamReader | None = None
+        self.writer: asyncio.StreamWriter | None = None
+
+    async def request(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
+        if self.writer is None:
+            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
+        assert self.reader is not None
+        head = (
+            f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        self.writer.write(head.encode("ascii") + body)
+        response_head = await self.reader.readuntil(b"\r\n\r\n")
+        status = int(response_head[9:12])
+        length, close = 0, False
+        for line in response_head.split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            lowered = name.strip().lower()
+            if lowered == b"content-length":
+                length = int(value)
+            elif lowered == b"connection" and value.strip().lower() == b"close":
+                close = True
+        answer = await self.reader.readexactly(length)
+        if close:
+            await self.close()
+        return status, answer
+
+    async def close(self) -> None:
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+            self.reader = None
 
 
-async def api_commands(client: httpx.AsyncClient, concurrency: int, seconds: float) -> Sample:
+async def api_commands(
+    host: str, port: int, concurrency: int, seconds: float, meter: CpuMeter
+) -> Sample:
     latencies: list[float] = []
     failures = 0
 
-    async def timed(method: str, url: str, body: dict[str, Any]) -> httpx.Response:
-        nonlocal failures
-        sent = time.perf_counter()
-        response = await client.request(method, url, json=body)
-        latencies.append(time.perf_counter() - sent)
-        if not response.is_success:
-            failures += 1
-        return response
-
     async def worker(number: int, more: Callable[[], bool]) -> None:
+        nonlocal failures
+        connection = HttpConnection(host, port)
+        create = json.dumps(
+            {"customer_id": f"bench-{number}", "currency": "EUR", "shipping_address": ADDRESS}
+        ).encode()
         order_id = ""
         done = 0
-        while more():
-            if done % ORDERS_EVERY == 0:
-                order = {"customer_id": f"bench-{number}", "currency": "EUR"}
-                response = await timed("POST", "/orders", {**order, "shipping_address": ADDRESS})
-                order_id = response.json().get("order_id", "")
-            else:
-                item = {"sku": f"SKU-{done:04d}", "quantity": 1 + done % 5, "unit_price": 1250}
-                await timed("POST", f"/orders/{order_id}/items", item)
-            done += 1
+        try:
+            while more():
+                if done % ORDERS_EVERY == 0:
+                    path, body = "/orders", create
+                else:
+                    item = {"sku": f"SKU-{done:04d}", "quantity": 1 + done % 5, "unit_price": 1250}
+                    path, body = f"/orders/{order_id}/items", json.dumps(item).encode()
+                sent = time.perf_counter()
+                status, answer = await connection.request("POST", path, body)
+                latencies.append(time.perf_counter() - sent)
+                if not 200 <= status < 300:
+                    failures += 1
+                elif done % ORDERS_EVERY == 0:
+                    order_id = json.loads(answer)["order_id"]
+                done += 1
+        finally:
+            await connection.close()
 
-    elapsed = await run_for(seconds, concurrency, worker)
-    return Sample(len(latencies), elapsed, latencies, failures)
-
-
-# --- raw appends (the baseline) -------------------------------------------------------------
+    elapsed = await run_for(seconds, concurrency, worker, meter)
+    return Sample(len(latencies), elapsed, latencies, failures, dict(meter.used))
 
 
 async def stored_events(client: AsyncEventStoreDBClient, order_id: str) -> list[NewEvent]:
@@ -137,7 +238,11 @@ async def stored_events(client: AsyncEventStoreDBClient, order_id: str) -> list[
 
 
 async def raw_appends(
-    client: AsyncEventStoreDBClient, template: Sequence[NewEvent], concurrency: int, seconds: float
+    client: AsyncEventStoreDBClient,
+    template: Sequence[NewEvent],
+    concurrency: int,
+    seconds: float,
+    meter: CpuMeter,
 ) -> Sample:
     latencies: list[float] = []
     run = uuid.uuid4().hex[:8]
@@ -157,11 +262,25 @@ async def raw_appends(
             latencies.append(time.perf_counter() - sent)
             done += 1
 
-    elapsed = await run_for(seconds, concurrency, worker)
-    return Sample(len(latencies), elapsed, latencies, 0)
+    elapsed = await run_for(seconds, concurrency, worker, meter)
+    return Sample(len(latencies), elapsed, latencies, 0, dict(meter.used))
 
 
-# --- the run --------------------------------------------------------------------------------
+# --- the API process ------------------------------------------------------------------------
+
+
+def serve_api(eventstore_uri: str, port: int) -> None:
+    """The API process: the app served as ``orders-api`` serves it, without MongoDB."""
+    from orders_api.app import create_app
+    from orders_api.server import build_server
+    from orders_api.settings import ApiSettings
+
+    settings = ApiSettings(
+        eventstore_uri=eventstore_uri, api_host="127.0.0.1", api_port=port, log_level="WARNING"
+    )
+    logging.basicConfig(level=logging.WARNING)
+    app = create_app(settings, document_store=NoDocumentStore())  # type: ignore[arg-type]
+    build_server(app, settings).run()
 
 
 def free_port() -> int:
@@ -171,23 +290,25 @@ def free_port() -> int:
         return port
 
 
-async def serve_api(eventstore_uri: str) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
-    settings = ApiSettings(eventstore_uri=eventstore_uri, log_level="WARNING")
-    app = create_app(settings, document_store=NoDocumentStore())  # type: ignore[arg-type]
-    port = free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, access_log=False, log_level="warning")
-    )
-    task = asyncio.create_task(server.serve())
-    async with asyncio.timeout(30):
-        while not server.started:
-            if task.done():
-                task.result()
-            await asyncio.sleep(0.02)
-    return server, task, f"http://127.0.0.1:{port}"
+async def wait_listening(port: int, process: asyncio.subprocess.Process) -> None:
+    """Until the API accepts connections (uvicorn listens only once its lifespan started)."""
+    async with asyncio.timeout(START_TIMEOUT_S):
+        while True:
+            if process.returncode is not None:
+                raise RuntimeError(f"the API process exited with {process.returncode}")
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", port)
+            except OSError:
+                await asyncio.sleep(0.05)
+                continue
+            writer.close()
+            return
 
 
-def report(rows: list[tuple[int, Sample, Sample]]) -> None:
+# --- the run --------------------------------------------------------------------------------
+
+
+def report(rows: list[tuple[int, Sample, Sample]], store_measured: bool) -> None:
     print()
     print(
         f"{'conc':>4} | {'API cmd/s':>9} {'p50 ms':>7} {'p99 ms':>7} {'fail':>4} | "
@@ -202,41 +323,60 @@ def report(rows: list[tuple[int, Sample, Sample]]) -> None:
             f"{api.rate / raw.rate:>7.2f}"
         )
     print()
+    print("CPU: cores used (CPU s / wall s) and CPU ms per operation, per process")
+    print(f"{'conc':>4} {'run':>4} | {'generator':>15} | {'API':>15} | {'store':>15}")
+    for concurrency, api, raw in rows:
+        for label, sample in (("API", api), ("raw", raw)):
+            cells = [
+                f"{sample.cores(name)} {sample.ms_per_op(name)}ms"
+                for name in ("generator", "api", "store")
+            ]
+            print(f"{concurrency:>4} {label:>4} | " + " | ".join(cells))
+    print()
     print("API/raw: commands per second through the API / raw appends per second of the same")
-    print("events (1.00 would mean HTTP + validation + stream read + decision cost nothing).")
+    print("events (1.00 would mean HTTP + validation + load + decision cost nothing).")
+    if not store_measured:
+        print("The store's CPU is not measured: give its process id with --eventstore-pid.")
 
 
-async def benchmark(eventstore_uri: str, levels: Sequence[int], seconds: float) -> None:
-    server, task, base_url = await serve_api(eventstore_uri)
+async def benchmark(
+    eventstore_uri: str, store_pid: int | None, levels: Sequence[int], seconds: float
+) -> None:
+    port = free_port()
+    process = await asyncio.create_subprocess_exec(
+        *(sys.executable, "-m", "benchmarks.command_throughput", "--serve-api", str(port)),
+        *("--eventstore-uri", eventstore_uri),
+    )
     raw = AsyncEventStoreDBClient(eventstore_uri)
-    await raw.connect()
-    limits = httpx.Limits(max_connections=max(levels), max_keepalive_connections=max(levels))
     rows: list[tuple[int, Sample, Sample]] = []
+    meter = CpuMeter({"generator": None, "api": process.pid, "store": store_pid})
     try:
-        async with httpx.AsyncClient(base_url=base_url, limits=limits, timeout=60) as client:
-            warm = await api_commands(client, 4, 1.0)
-            print(f"warm-up: {warm.operations} commands, {warm.failures} failed", flush=True)
-            last = await client.post(
-                "/orders", json={"customer_id": "t", "currency": "EUR", "shipping_address": ADDRESS}
+        await wait_listening(port, process)
+        await raw.connect()
+        warm = await api_commands("127.0.0.1", port, 4, 1.0, meter)
+        print(f"warm-up: {warm.operations} commands, {warm.failures} failed", flush=True)
+        connection = HttpConnection("127.0.0.1", port)
+        order = {"customer_id": "t", "currency": "EUR", "shipping_address": ADDRESS}
+        _, created = await connection.request("POST", "/orders", json.dumps(order).encode())
+        order_id = json.loads(created)["order_id"]
+        for n in range(ORDERS_EVERY - 1):
+            item = {"sku": f"SKU-{n:04d}", "quantity": 1 + n % 5, "unit_price": 1250}
+            await connection.request("POST", f"/orders/{order_id}/items", json.dumps(item).encode())
+        await connection.close()
+        template = await stored_events(raw, order_id)
+        for concurrency in levels:
+            api = await api_commands("127.0.0.1", port, concurrency, seconds, meter)
+            baseline = await raw_appends(raw, template, concurrency, seconds, meter)
+            print(
+                f"concurrency {concurrency}: API {api.rate:.0f}/s, raw {baseline.rate:.0f}/s",
+                flush=True,
             )
-            order_id = last.json()["order_id"]
-            for n in range(ORDERS_EVERY - 1):
-                item = {"sku": f"SKU-{n:04d}", "quantity": 1 + n % 5, "unit_price": 1250}
-                await client.post(f"/orders/{order_id}/items", json=item)
-            template = await stored_events(raw, order_id)
-            for concurrency in levels:
-                api = await api_commands(client, concurrency, seconds)
-                baseline = await raw_appends(raw, template, concurrency, seconds)
-                print(
-                    f"concurrency {concurrency}: API {api.rate:.0f}/s, raw {baseline.rate:.0f}/s",
-                    flush=True,
-                )
-                rows.append((concurrency, api, baseline))
+            rows.append((concurrency, api, baseline))
     finally:
         await raw.close()
-        server.should_exit = True
-        await task
-    report(rows)
+        process.terminate()
+        await asyncio.wait_for(process.wait(), 30)
+    report(rows, store_pid is not None)
     sizes = [len(e.data) + len(e.metadata) for e in template]
     print(f"event sizes (data + metadata bytes): {min(sizes)}..{max(sizes)}, median ", end="")
     print(f"{statistics.median(sizes):.0f}; {seconds:.0f} s per measurement")
@@ -247,20 +387,26 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--seconds", type=float, default=7.0, help="per measurement")
     parser.add_argument("--concurrency", default="1,8,32", help="comma-separated levels")
     parser.add_argument("--eventstore-uri", help="use this server instead of an embedded one")
+    parser.add_argument("--eventstore-pid", type=int, help="its process id, to measure its CPU")
+    parser.add_argument("--serve-api", type=int, metavar="PORT", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    if args.serve_api is not None:
+        serve_api(args.eventstore_uri, args.serve_api)
+        return
     levels = [int(level) for level in args.concurrency.split(",")]
     logging.basicConfig(level=logging.WARNING)
     if args.eventstore_uri:
-        asyncio.run(benchmark(args.eventstore_uri, levels, args.seconds))
+        asyncio.run(benchmark(args.eventstore_uri, args.eventstore_pid, levels, args.seconds))
         return
     with tempfile.TemporaryDirectory(prefix="bench-commands-") as directory:
         server = eventstore_server(Path(directory) / "events.sqlite").start()
         try:
             print(f"embedded-eventstore at {server.uri}", flush=True)
-            asyncio.run(benchmark(server.uri, levels, args.seconds))
+            pid = server.process.pid if server.process is not None else None
+            asyncio.run(benchmark(server.uri, pid, levels, args.seconds))
         finally:
             server.stop()
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()
