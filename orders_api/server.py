@@ -18,13 +18,12 @@ file descriptors, after which asyncio logs a traceback for every failed ``accept
 
 Every refusal logs through ``ThrottledWarning``: the first at once, then one line per interval.
 
-The event loop is uvloop (uvicorn's "auto" choice; it is a dependency): it costs about a quarter
-less CPU per command than asyncio's own loop (``benchmarks/command_throughput.py``). On uvloop a
-failed ``accept()`` for want of descriptors is handled inside libuv, which closes the waiting
-connection at once with a descriptor it keeps spare and logs nothing; ``quiet_accept_errors``
-covers asyncio's loop (a process without uvloop). The HTTP protocol stays h11: httptools was not
-measurably faster here (parsing is a few per cent of the API's CPU; the time goes to the app,
-the event store's gRPC calls and the socket writes) and would need the guards above rewritten.
+The event loop is asyncio's own, named explicitly (uvicorn's "auto" would switch to uvloop
+whenever it happens to be installed): ``quiet_accept_errors`` relies on how asyncio reports a
+failed ``accept()`` (uvloop leaves that to libuv, which can close the listening socket). uvloop
+and httptools were measured on the command path (``benchmarks/command_throughput.py``) and were
+not faster there: the API's time goes to FastAPI, the event store's gRPC calls and pydantic,
+not to the loop or the HTTP parser.
 """
 
 from __future__ import annotations
@@ -332,7 +331,7 @@ def build_server(app: ASGIApp, settings: ApiSettings) -> GuardedServer:
         host=settings.api_host,
         port=settings.api_port,
         http=protocol,
-        loop="auto",  # uvloop when installed (a dependency), else asyncio's loop
+        loop="asyncio",  # see the module docstring
         backlog=settings.api_backlog,
         timeout_keep_alive=settings.api_keepalive_timeout_s,
         log_config=None,  # keep the process's logging (JSON or text, with correlation ids)
