@@ -11,8 +11,8 @@ Three processes take part, so each one's CPU can be told apart:
 - the store: an embedded-eventstore this benchmark starts, or the server ``--eventstore-uri``
   names (its CPU is measured when ``--eventstore-pid`` gives its process id on this machine);
 - the API: the real app (``create_app``, which builds its own esdbclient adapter) served the way
-  ``orders-api`` serves it (``orders_api.server.build_server``: its HTTP protocol, its limits,
-  uvicorn's default event loop), in a process of its own;
+  ``orders-api`` serves it (``orders_api.server.build_server``: its HTTP protocol, its event
+  loop, its limits), in a process of its own;
 - the load generator (this process): a plain asyncio HTTP/1.1 client, one keep-alive
   connection per worker, that parses only the status line, ``Content-Length`` and (for a create)
   the order id. It costs the API's share of the two cores as little as a client can.
