@@ -2,7 +2,9 @@
 
 mongoeco does the work (wire protocol, query engine, SQLite storage). This module only parses
 arguments, starts the server, prints one ready line with the URI and stops on SIGTERM/SIGINT.
-For local development and tests; not a production database.
+With ``--memory`` it runs mongoeco's memory engine with lookups by ``_id`` that do not scan the
+collection (``embedded.mongo_engines``). For local development and tests; not a production
+database.
 """
 
 from __future__ import annotations
@@ -36,12 +38,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
+def build_engine(args: argparse.Namespace) -> Any:
+    """The storage engine ``args`` ask for (imported here: ``--help`` stays fast)."""
+    from mongoeco.engines import SQLiteEngine
+
+    from embedded.mongo_engines import IdLookupMemoryEngine
+
+    return IdLookupMemoryEngine() if args.memory else SQLiteEngine(str(args.db))
+
+
 async def serve(args: argparse.Namespace) -> None:
-    from mongoeco.engines import MemoryEngine, SQLiteEngine
     from mongoeco.wire import AsyncMongoEcoProxyServer
 
-    engine = MemoryEngine() if args.memory else SQLiteEngine(str(args.db))
-    server = AsyncMongoEcoProxyServer(engine=engine, host=args.host, port=args.port)
+    server = AsyncMongoEcoProxyServer(engine=build_engine(args), host=args.host, port=args.port)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for signum in (signal.SIGTERM, signal.SIGINT):
