@@ -62,10 +62,11 @@ class OrderCache:
 
     def forget(self, order_id: UUID, version: int | None) -> None:
         """Drop the entry for ``order_id`` if it stands at ``version`` or earlier: a write at
-        that revision lost its compare-and-set, so the order has moved on since. A later entry
-        (written meanwhile by a command of this process that won) is kept."""
+        that revision lost its compare-and-set, so the order has moved on since (``None``: a
+        create lost, the order exists). A later entry (written meanwhile by a command of this
+        process that won) is kept."""
         kept = self._entries.get(order_id)
-        if kept is None:
+        if version is None or kept is None or kept.version is None:
             return
-        if version is None or kept.version is None or kept.version <= version:
+        if kept.version <= version:
             del self._entries[order_id]

@@ -285,6 +285,8 @@ def test_a_later_entry_is_kept_and_forgetting_an_earlier_revision_keeps_it() -> 
     assert cache.get(order_id) is at_5
     cache.forget(order_id, 3)  # a write at 3 lost: the entry at 5 is newer than that
     assert cache.get(order_id) is at_5
+    cache.forget(order_id, None)  # a create lost: the order kept here is later than that
+    assert cache.get(order_id) is at_5
     cache.forget(order_id, 5)
     assert cache.get(order_id) is None
     cache.remember(LoadedOrder(order_id, None, None, None))  # an order that does not exist
