@@ -1,24 +1,34 @@
 """Rebuild speed and memory of ``order_views``, next to bulk-writing its final documents.
 
-Run from the repository root:
+Run from the repository root (about four minutes with the default sizes):
 
-    .venv/bin/python -m benchmarks.projector_rebuild [--events 50000] [--sizes 12500,50000]
+    .venv/bin/python -m benchmarks.projector_rebuild [--sizes 10000,50000,100000]
+        [--mongo-engine memory|sqlite] [--time-limit 900] [--breakdown] [--profile DIR]
 
-For each size N (default: N/4 and N, to show that memory does not grow with the log) it:
+For each size N (default 10,000, 50,000 and 100,000, back to back, each with fresh servers) it:
 
 1. seeds N order events (7 per order: created, 2 items added, 1 removed, placed, paid,
    shipped; one batch append per order through the esdbclient adapter) into a fresh
    embedded-eventstore (or ``EVENTSTORE_URI``);
 2. rebuilds ``order_views`` (``rebuild_projection``, exactly what ``projector rebuild`` runs)
    in a child process, from position 0 to the switch, and reports events/s and the child's
-   peak RSS (``ru_maxrss`` from ``wait4``: the rebuild alone, not the seeding); two more
-   children rebuild with the read-model writes dropped: one for the projector's own rate
-   (reading, decoding, planning, checkpoints), one under tracemalloc for the peak of Python
-   allocations, the figure that shows memory does not grow with N;
-3. baseline, same run, same MongoDB: bulk-writes the final documents the rebuild produced
-   (ReplaceOne upserts through the same adapter, chunks of 200) into a fresh collection, and
-   reports that as events/s too (N / its time). The ratio rebuild/baseline is the figure of
-   merit (goal >= 0.5).
+   peak RSS (``ru_maxrss`` from ``wait4``: the rebuild alone, not the seeding). A rebuild still
+   running after ``--time-limit`` seconds is interrupted (SIGINT: it finishes its batch and
+   stops, as Ctrl-C does) and the size is reported as not finished, with its rate so far;
+3. baseline, same run, same MongoDB: bulk-writes the documents the rebuild produced (ReplaceOne
+   upserts through the same adapter, chunks of 200) into a fresh collection, and reports that
+   as events/s too (the rebuild's events / its time). The ratio rebuild/baseline is the figure
+   of merit (goal >= 0.8): how close the rebuild comes to just writing its result.
+
+Beside each figure: the CPU time of the rebuild child and of the embedded-mongo server during
+the rebuild and during the baseline (less sensitive than wall time to other work on the
+machine). ``BENCH_BATCH=N`` sets the rebuild's batch size (default: the runner's, as
+``projector rebuild`` without ``--batch-size``). With ``--breakdown``, two more children rebuild
+each size with the read-model writes dropped: one for the projector's own rate (reading,
+decoding, folding, checkpoints), one under tracemalloc for the peak of Python allocations.
+
+With ``--profile DIR``, py-spy (installed separately) records the rebuild child and both servers
+while each rebuild runs, as collapsed stacks in ``DIR``.
 
 MongoDB is a fresh embedded-mongo in memory (``--mongo-engine sqlite`` for its SQLite engine),
 or ``MONGO_URI``. The embedded servers are Python programs sharing the machine with the
@@ -32,6 +42,8 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -58,7 +70,7 @@ from shared.contract.order_events import (
     order_stream,
 )
 from shared.contract.versioned_events import Event, EventMetadata, EventRegistry
-from shared.ports.document_store import WriteOp
+from shared.ports.document_store import WriteOp, WriteResult
 from shared.ports.event_store import NO_STREAM, NewEvent
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -113,7 +125,7 @@ async def seed(uri: str, events: int, writers: int = 16) -> float:
 class DiscardingReadModelWrites:
     """The real document store, except that writes to read-model collections are dropped
     (registry and checkpoints still go through): the projector's own cost, without MongoDB's
-    cost of applying the updates."""
+    cost of applying the updates. Reads find nothing there, so every write looks new."""
 
     def __init__(self, inner: MotorDocumentStore) -> None:
         self._inner = inner
@@ -121,10 +133,10 @@ class DiscardingReadModelWrites:
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)
 
-    async def bulk_write(self, collection: str, ops: Sequence[WriteOp]) -> None:
+    async def bulk_write(self, collection: str, ops: Sequence[WriteOp]) -> WriteResult:
         if collection.startswith("order_views_v"):
-            return
-        await self._inner.bulk_write(collection, ops)
+            return WriteResult(changed=len(ops))
+        return await self._inner.bulk_write(collection, ops)
 
 
 async def child_rebuild(
@@ -132,7 +144,8 @@ async def child_rebuild(
 ) -> None:
     """Runs in the child process: rebuild order_views, print the outcome as JSON. Mode
     "mongo" writes for real, "discard" drops read-model writes, "traced" drops them too and
-    reports the peak of Python allocations (tracemalloc slows the run: no rate from it)."""
+    reports the peak of Python allocations (tracemalloc slows the run: no rate from it).
+    SIGINT stops the rebuild the way Ctrl-C stops ``projector rebuild``."""
     if mode == "traced":
         tracemalloc.start()
     from projector.catalog import pick, subscription_event_types
@@ -141,16 +154,16 @@ async def child_rebuild(
     from projector.runner import RunnerSettings
     from shared.contract.order_events import build_order_event_registry
 
+    stop = asyncio.Event()
+    asyncio.get_running_loop().add_signal_handler(signal.SIGINT, stop.set)
     events = EsdbEventStore(eventstore_uri)
     await events.connect()
-    documents = MotorDocumentStore(mongo_uri, database)
+    documents = MotorDocumentStore(mongo_uri, database, call_timeout_s=120)
     store: Any = documents if mode == "mongo" else DiscardingReadModelWrites(documents)
     projections = all_projections()
-    options = RebuildOptions(
-        runner=RunnerSettings(batch_size=int(os.environ.get("BENCH_BATCH", "1000"))),
-        retire_grace_s=0,
-        show_progress=False,
-    )
+    batch_size = os.environ.get("BENCH_BATCH")
+    runner = RunnerSettings(batch_size=int(batch_size)) if batch_size else RunnerSettings()
+    options = RebuildOptions(runner=runner, retire_grace_s=0, show_progress=False)
     try:
         outcome = await rebuild_projection(
             events,
@@ -159,48 +172,126 @@ async def child_rebuild(
             pick(projections, "order_views"),
             event_types=subscription_event_types(projections),
             options=options,
-            stop=asyncio.Event(),
+            stop=stop,
         )
     finally:
         await events.close()
         await documents.close()
     traced_peak = tracemalloc.get_traced_memory()[1] if tracemalloc.is_tracing() else 0
-    print(json.dumps({"events": outcome.events, "seconds": outcome.seconds, "traced": traced_peak}))
+    result = {
+        "events": outcome.events,
+        "seconds": outcome.seconds,
+        "switched": outcome.switched,
+        "version": outcome.version,
+        "traced": traced_peak,
+    }
+    print(json.dumps(result))
 
 
 @dataclass(frozen=True)
 class Rebuild:
     events: int
     seconds: float
+    switched: bool
+    version: int
     max_rss_mb: float
+    cpu_s: float
     traced_peak_mb: float
 
+    @property
+    def rate(self) -> float:
+        return self.events / self.seconds
 
-def run_rebuild(eventstore_uri: str, mongo_uri: str, database: str, mode: str) -> Rebuild:
+
+def cpu_seconds(pid: int | None) -> float:
+    """CPU time (user + system) a local process has used so far; 0 for a remote server."""
+    if pid is None:
+        return 0.0
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Profiles:
+    """py-spy recordings (raw, collapsed stacks) of processes while a rebuild runs: the
+    rebuild child and the servers, one file each in ``directory``."""
+
+    def __init__(self, directory: Path | None, servers: dict[str, int]) -> None:
+        self._directory = directory
+        self._servers = servers
+        self._recorders: list[subprocess.Popen[bytes]] = []
+
+    def start(self, label: str, child: int) -> None:
+        if self._directory is None:
+            return
+        py_spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        self._directory.mkdir(parents=True, exist_ok=True)
+        for name, pid in {"rebuild": child, **self._servers}.items():
+            out = self._directory / f"{label}-{name}.txt"
+            command = [py_spy, "record", "-p", str(pid), "-r", "100", "-f", "raw", "-o", str(out)]
+            recorder = subprocess.Popen(
+                command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            )
+            self._recorders.append(recorder)
+
+    def stop(self) -> None:
+        for recorder in self._recorders:
+            if recorder.poll() is None:
+                recorder.send_signal(signal.SIGINT)
+        for recorder in self._recorders:
+            recorder.wait(60)
+        self._recorders.clear()
+
+
+def run_rebuild(
+    eventstore_uri: str,
+    mongo_uri: str,
+    database: str,
+    mode: str,
+    time_limit_s: float,
+    profiles: Profiles,
+    label: str,
+) -> Rebuild:
+    """The rebuild in a child process; interrupted (SIGINT) after ``time_limit_s``."""
     command = [sys.executable, "-m", "benchmarks.projector_rebuild", "--child-rebuild"]
     command += [eventstore_uri, mongo_uri, database, mode]
-    child = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.PIPE, text=True)
-    assert child.stdout is not None
-    output = child.stdout.read()
-    _, status, usage = os.wait4(child.pid, 0)
-    child.returncode = os.waitstatus_to_exitcode(status)
+    with tempfile.TemporaryFile("w+") as output:
+        child = subprocess.Popen(command, cwd=ROOT, stdout=output, text=True)
+        profiles.start(label, child.pid)
+        deadline = time.monotonic() + time_limit_s
+        interrupted = False
+        while True:  # wait4 (not Popen.wait) reaps the child with its resource usage
+            pid, status, usage = os.wait4(child.pid, os.WNOHANG)
+            if pid:
+                break
+            if not interrupted and time.monotonic() >= deadline:
+                child.send_signal(signal.SIGINT)
+                interrupted = True
+            time.sleep(0.1)
+        child.returncode = os.waitstatus_to_exitcode(status)
+        profiles.stop()
+        output.seek(0)
+        text = output.read()
     if child.returncode != 0:
-        raise SystemExit(f"rebuild child failed ({child.returncode}): {output}")
-    result = json.loads(output.strip().splitlines()[-1])
+        raise SystemExit(f"rebuild child failed ({child.returncode}): {text}")
+    result = json.loads(text.strip().splitlines()[-1])
     return Rebuild(
-        result["events"], result["seconds"], usage.ru_maxrss / 1024, result["traced"] / 2**20
+        events=result["events"],
+        seconds=result["seconds"],
+        switched=result["switched"],
+        version=result["version"],
+        max_rss_mb=usage.ru_maxrss / 1024,
+        cpu_s=usage.ru_utime + usage.ru_stime,
+        traced_peak_mb=result["traced"] / 2**20,
     )
 
 
-async def baseline(mongo_uri: str, database: str) -> tuple[int, float]:
+async def baseline(mongo_uri: str, database: str, collection: str) -> tuple[int, float]:
     """Bulk-write the rebuilt documents into a fresh collection: (documents, seconds)."""
-    from shared.contract.read_models import resolve_active
     from shared.ports.document_store import ReplaceOne
 
-    store = MotorDocumentStore(mongo_uri, database)
+    store = MotorDocumentStore(mongo_uri, database, call_timeout_s=120)
     try:
-        active = await resolve_active(store, "order_views")
-        documents = await store.find(active.collection, {})
+        documents = await store.find(collection, {})
         ops = [ReplaceOne({"_id": d["_id"]}, d, upsert=True) for d in documents]
         started = time.perf_counter()
         await store.bulk_write("baseline_order_views", ops)
@@ -210,50 +301,100 @@ async def baseline(mongo_uri: str, database: str) -> tuple[int, float]:
 
 
 def measure(size: int, directory: Path, args: argparse.Namespace) -> None:
+    from shared.contract.read_models import collection_name
     from tests.servers import eventstore_server, mongo_server
 
+    pids: dict[str, int] = {}
     with ExitStack() as servers:
         eventstore_uri = os.environ.get("EVENTSTORE_URI")
         if not eventstore_uri:
             server = eventstore_server(directory / f"events-{size}.sqlite").start()
             servers.callback(server.stop)
             eventstore_uri = server.uri
+            if server.process is not None:
+                pids["eventstore"] = server.process.pid
         mongo_uri = os.environ.get("MONGO_URI")
         if not mongo_uri:
             sqlite = directory / f"mongo-{size}.sqlite" if args.mongo_engine == "sqlite" else None
             mongo = mongo_server(sqlite).start()
             servers.callback(mongo.stop)
             mongo_uri = mongo.uri
+            if mongo.process is not None:
+                pids["mongo"] = mongo.process.pid
+        profiles = Profiles(args.profile, pids)
         database = f"bench_{uuid.uuid4().hex[:12]}"
         seeded_s = asyncio.run(seed(eventstore_uri, size))
-        alone = run_rebuild(eventstore_uri, mongo_uri, f"{database}_discard", "discard")
-        traced = run_rebuild(eventstore_uri, mongo_uri, f"{database}_traced", "traced")
-        rebuild = run_rebuild(eventstore_uri, mongo_uri, database, "mongo")
-        documents, baseline_s = asyncio.run(baseline(mongo_uri, database))
-    rebuild_rate = rebuild.events / rebuild.seconds
+        mongo_cpu = cpu_seconds(pids.get("mongo"))
+        rebuild = run_rebuild(
+            eventstore_uri, mongo_uri, database, "mongo", args.time_limit, profiles, f"{size}"
+        )
+        mongo_cpu_rebuild = cpu_seconds(pids.get("mongo")) - mongo_cpu
+        built = collection_name("order_views", rebuild.version)
+        mongo_cpu = cpu_seconds(pids.get("mongo"))
+        documents, baseline_s = asyncio.run(baseline(mongo_uri, database, built))
+        mongo_cpu_baseline = cpu_seconds(pids.get("mongo")) - mongo_cpu
+        breakdown = []
+        if args.breakdown:
+            for mode in ("discard", "traced"):
+                name = f"{database}_{mode}"
+                label = f"{size}-{mode}"
+                breakdown.append(
+                    run_rebuild(
+                        eventstore_uri, mongo_uri, name, mode, args.time_limit, profiles, label
+                    )
+                )
     baseline_rate = rebuild.events / baseline_s
-    alone_rate = alone.events / alone.seconds
+    finished = (
+        "to the switch"
+        if rebuild.switched
+        else f"NOT FINISHED: interrupted after the {args.time_limit:g} s time limit; the figures "
+        f"are for the {rebuild.events:,} events it did"
+    )
     print(
-        f"{rebuild.events:>8,} events ({documents:,} orders; seeded in {seeded_s:.1f}s)\n"
-        f"    rebuild   {rebuild.seconds:8.1f} s  {rebuild_rate:9,.0f} events/s"
-        f"  peak RSS {rebuild.max_rss_mb:6.1f} MB\n"
+        f"{size:>8,} events ({-(-size // EVENTS_PER_ORDER):,} orders; seeded in {seeded_s:.1f}s)"
+        f"  rebuild {finished}\n"
+        f"    rebuild   {rebuild.seconds:8.1f} s  {rebuild.rate:9,.0f} events/s"
+        f"  peak RSS {rebuild.max_rss_mb:6.1f} MB  CPU {rebuild.cpu_s:5.1f} s,"
+        f" mongo server CPU {mongo_cpu_rebuild:5.1f} s\n"
         f"    baseline  {baseline_s:8.1f} s  {baseline_rate:9,.0f} events/s"
-        f"  ({documents:,} final documents bulk-written)\n"
-        f"    ratio     {rebuild_rate / baseline_rate:8.2f}  (goal >= 0.5)\n"
-        f"    projector alone {alone.seconds:6.1f} s  {alone_rate:9,.0f} events/s"
-        f"  peak RSS {alone.max_rss_mb:6.1f} MB  (same rebuild, read-model writes dropped)\n"
-        f"    python allocations peak {traced.traced_peak_mb:5.1f} MB (tracemalloc)",
+        f"  ({documents:,} documents bulk-written; mongo server CPU {mongo_cpu_baseline:5.1f} s)\n"
+        f"    ratio     {rebuild.rate / baseline_rate:8.2f}  (goal >= 0.8)",
         flush=True,
     )
+    if breakdown:
+        alone, traced = breakdown
+        print(
+            f"    projector alone {alone.seconds:6.1f} s  {alone.rate:9,.0f} events/s"
+            f"  peak RSS {alone.max_rss_mb:6.1f} MB  (same rebuild, read-model writes dropped)\n"
+            f"    python allocations peak {traced.traced_peak_mb:5.1f} MB (tracemalloc)",
+            flush=True,
+        )
 
 
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--events", type=int, default=50_000, help="largest size (default 50,000)")
     parser.add_argument(
-        "--sizes", help="comma-separated sizes to run (default: events/4 and events)"
+        "--sizes",
+        default="10000,50000,100000",
+        help="comma-separated numbers of events (default 10000,50000,100000)",
     )
     parser.add_argument("--mongo-engine", choices=("memory", "sqlite"), default="memory")
+    parser.add_argument(
+        "--time-limit",
+        type=float,
+        default=900.0,
+        help="seconds a rebuild may run before it is interrupted and reported unfinished",
+    )
+    parser.add_argument(
+        "--breakdown",
+        action="store_true",
+        help="also rebuild with read-model writes dropped (rate, tracemalloc peak)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=Path,
+        help="directory for py-spy recordings of the rebuild and the servers while it runs",
+    )
     parser.add_argument("--child-rebuild", nargs=4, help=argparse.SUPPRESS)
     return parser.parse_args()
 
@@ -265,14 +406,14 @@ def main() -> None:
     if args.child_rebuild:
         asyncio.run(child_rebuild(*args.child_rebuild))
         return
-    sizes = (
-        [int(s) for s in args.sizes.split(",")] if args.sizes else [args.events // 4, args.events]
-    )
+    sizes = sorted(int(size) for size in args.sizes.split(","))
     started = time.perf_counter()
+    print(f"load average at start: {' '.join(f'{n:.2f}' for n in os.getloadavg())}", flush=True)
     with tempfile.TemporaryDirectory(prefix="projector-bench-") as temporary:
-        for size in sorted(sizes):
+        for size in sizes:
             measure(size, Path(temporary), args)
-    print(f"\ntotal run time {time.perf_counter() - started:.1f} s")
+    print(f"\ntotal run time {time.perf_counter() - started:.1f} s", flush=True)
+    print(f"load average at end: {' '.join(f'{n:.2f}' for n in os.getloadavg())}")
 
 
 if __name__ == "__main__":
