@@ -99,6 +99,11 @@ class Plan:
     def not_done(cls, target: Target, trouble: str) -> Plan:
         return cls(target, target, trouble=trouble)
 
+    @property
+    def changed_documents(self) -> bool:
+        """Whether the batch changed any of the target's documents."""
+        return any(item.change is not None for item in self.applied)
+
 
 class Dispatcher:
     def __init__(
@@ -143,7 +148,8 @@ class Dispatcher:
         return plans
 
     async def save_progress(self, settled: Sequence[tuple[Target, Target]], now: datetime) -> None:
-        """Save the checkpoint of each (target, outcome) whose progress changed."""
+        """Save the checkpoint of each (target, outcome) whose progress changed, in one bulk
+        write, in the order given."""
         changed = [outcome for target, outcome in settled if outcome.progress != target.progress]
         await save_checkpoints(self._store, changed, now)
 

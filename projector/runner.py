@@ -313,7 +313,11 @@ class Runner:
         """Read and fold, write, save checkpoints; True if a checkpoint moved forward."""
         plans = await self._dispatcher.apply(batch, self._targets, parked)
         now = self._clock()
-        settled = {id(plan.target): (plan.target, self._settle(plan, batch, now)) for plan in plans}
+        # The checkpoints of versions whose documents changed go first: MongoDB applies a bulk
+        # write's operations one by one, so reads waiting for one of those (read-your-writes
+        # after the command that changed them) are released an operation or two sooner.
+        ordered = sorted(plans, key=lambda plan: not plan.changed_documents)
+        settled = {id(p.target): (p.target, self._settle(p, batch, now)) for p in ordered}
         await self._dispatcher.save_progress(list(settled.values()), now)
         advanced = any(outcome.position > before.position for before, outcome in settled.values())
         self._targets = [settled[id(t)][1] if id(t) in settled else t for t in self._targets]
