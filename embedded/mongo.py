@@ -2,7 +2,7 @@
 
 mongoeco does the work (wire protocol, query engine, SQLite storage). This module only parses
 arguments, starts the server, prints one ready line with the URI and stops on SIGTERM/SIGINT.
-With ``--memory`` it runs mongoeco's memory engine with lookups by ``_id`` that do not scan the
+Its engines (memory or SQLite) are mongoeco's with lookups by ``_id`` that do not scan the
 collection (``embedded.mongo_engines``). For local development and tests; not a production
 database.
 """
@@ -40,11 +40,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def build_engine(args: argparse.Namespace) -> Any:
     """The storage engine ``args`` ask for (imported here: ``--help`` stays fast)."""
-    from mongoeco.engines import SQLiteEngine
+    from embedded.mongo_engines import IdLookupMemoryEngine, IdLookupSQLiteEngine
 
-    from embedded.mongo_engines import IdLookupMemoryEngine
-
-    return IdLookupMemoryEngine() if args.memory else SQLiteEngine(str(args.db))
+    return IdLookupMemoryEngine() if args.memory else IdLookupSQLiteEngine(str(args.db))
 
 
 async def serve(args: argparse.Namespace) -> None:

@@ -1,6 +1,6 @@
 """mongoeco's storage engines, with lookups by ``_id`` that do not scan the whole collection.
 
-mongoeco's memory engine finds the documents an operation may touch in
+Memory engine. mongoeco's memory engine finds the documents an operation may touch in
 ``_candidate_items_for_plan_locked``: a filter on ``_id`` equal to one value is a dictionary
 lookup *when the document exists*; when it does not, and for ``_id: {$in: [...]}`` always, it
 falls back to every document of the collection, each matched against the filter in Python. So an
@@ -14,8 +14,20 @@ is a string (a string ``_id`` equals only that string, so its storage key is the
 be; other types, such as numbers, keep mongoeco's scan, since 1 and 1.0 are equal but stored
 under different keys) and no collation applies. The candidates keep the collection's natural
 order, and every caller still matches each candidate against the whole filter, as it does with
-mongoeco's own candidates. Written against mongoeco 4.11.0 (pinned in ``pyproject.toml``);
-``tests/embedded/test_mongo_engines.py`` checks that the hook still exists.
+mongoeco's own candidates.
+
+SQLite engine. Updates, deletes and ``find_one`` by ``_id`` look the row up by its key, but when
+there is none (an upsert that inserts) they fall back to compiling the filter into SQL, and that
+first asks, with one query over every document of the collection each, whether any document
+holds arrays, decimals, bytes or ``undefined`` under the filter's fields; the answers are cached
+only until the next write. So every upsert of a new document read the whole collection several
+times over. ``IdLookupSQLiteEngine`` answers an update's or a delete's filter on one string
+``_id`` (with plain comparisons beside it) from that row alone, matched in Python against the
+whole filter as mongoeco's own fallback does. Reads by a list of ids still go through SQL (one
+query per batch of ids, not per document).
+
+Written against mongoeco 4.11.0 (pinned in ``pyproject.toml``); ``tests/embedded`` checks that
+the hooks still exist.
 """
 
 from __future__ import annotations
@@ -23,9 +35,36 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from mongoeco.core.query_plan import AndCondition, EqualsCondition, InCondition, QueryNode
-from mongoeco.engines import MemoryEngine
+from mongoeco.core.filtering import QueryEngine
+from mongoeco.core.query_plan import (
+    AndCondition,
+    EqualsCondition,
+    ExistsCondition,
+    GreaterThanCondition,
+    GreaterThanOrEqualCondition,
+    InCondition,
+    LessThanCondition,
+    LessThanOrEqualCondition,
+    NotEqualsCondition,
+    NotInCondition,
+    QueryNode,
+)
+from mongoeco.engines import MemoryEngine, SQLiteEngine
 from mongoeco.engines._memory_collection import MemoryCollection
+from mongoeco.engines._sqlite_connection import sqlite_read_scope
+
+# Conditions QueryEngine.match_plan decides from the document alone (no variables, no $expr).
+PLAIN_CONDITIONS = (
+    EqualsCondition,
+    NotEqualsCondition,
+    InCondition,
+    NotInCondition,
+    GreaterThanCondition,
+    GreaterThanOrEqualCondition,
+    LessThanCondition,
+    LessThanOrEqualCondition,
+    ExistsCondition,
+)
 
 
 def string_ids(plan: QueryNode) -> tuple[str, ...] | None:
@@ -46,6 +85,13 @@ def string_ids(plan: QueryNode) -> tuple[str, ...] | None:
         return None
     ids = tuple(values)
     return ids if all(type(value) is str for value in ids) else None
+
+
+def plain(plan: QueryNode) -> bool:
+    """Whether ``plan`` is made of plain comparisons only, joined by ``$and``."""
+    if isinstance(plan, AndCondition):
+        return all(plain(clause) for clause in plan.clauses)
+    return isinstance(plan, PLAIN_CONDITIONS)
 
 
 class IdLookupMemoryEngine(MemoryEngine):
@@ -76,3 +122,36 @@ class IdLookupMemoryEngine(MemoryEngine):
         else:  # a plain dict (mongoeco keeps this for storage handed in from outside)
             ordered = [key for key in coll if key in keys][:natural_order_limit]
         return [(key, coll[key]) for key in ordered]
+
+
+class IdLookupSQLiteEngine(SQLiteEngine):
+    """mongoeco's SQLite engine; an update's or delete's filter on one string ``_id`` reads
+    that row only."""
+
+    def _select_first_document_for_plan(
+        self,
+        db_name: str,
+        coll_name: str,
+        plan: QueryNode,
+        *,
+        hint: Any = None,
+        context: Any = None,
+    ) -> tuple[str, dict[str, Any]] | None:
+        ids = string_ids(plan)
+        if hint is not None or ids is None or len(set(ids)) != 1 or not plain(plan):
+            selected: tuple[str, dict[str, Any]] | None = super()._select_first_document_for_plan(
+                db_name, coll_name, plan, hint=hint, context=context
+            )
+            return selected
+        conn = self._require_connection(context)
+        with self._bind_connection(conn), sqlite_read_scope(conn):
+            row = conn.execute(
+                "SELECT storage_key, document FROM documents "
+                "WHERE db_name = ? AND coll_name = ? AND storage_key = ?",
+                (db_name, coll_name, self._storage_key(ids[0])),
+            ).fetchone()
+        if row is None:
+            return None
+        storage_key, payload = row
+        document = self._deserialize_document(payload)
+        return (storage_key, document) if QueryEngine.match_plan(document, plan) else None

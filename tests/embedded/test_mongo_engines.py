@@ -1,5 +1,5 @@
-"""embedded-mongo's memory engine: lookups by string ``_id`` answer as mongoeco's do, without
-going through every document of the collection (``embedded/mongo_engines.py``)."""
+"""embedded-mongo's engines: lookups by string ``_id`` answer as mongoeco's do, without going
+through every document of the collection (``embedded/mongo_engines.py``)."""
 
 from __future__ import annotations
 
@@ -14,14 +14,18 @@ from mongoeco.engines import MemoryEngine, SQLiteEngine
 from pymongo.errors import DuplicateKeyError
 
 from embedded import mongo
-from embedded.mongo_engines import IdLookupMemoryEngine
+from embedded.mongo_engines import IdLookupMemoryEngine, IdLookupSQLiteEngine
 
 DOCUMENTS = 300
 
 
 async def answers(engine: Any) -> list[Any]:
     """What a collection answers to filters on ``_id``, reads and writes mixed."""
-    orders = AsyncMongoClient(engine)["db"]["orders"]
+    async with AsyncMongoClient(engine) as client:
+        return await answers_of(client["db"]["orders"])
+
+
+async def answers_of(orders: Any) -> list[Any]:
     for n in range(50):
         await orders.update_one({"_id": f"o{n}"}, {"$setOnInsert": {"n": n}}, upsert=True)
     await orders.insert_one({"_id": 7, "n": "an int id"})
@@ -57,6 +61,11 @@ async def answers(engine: Any) -> list[Any]:
 
 async def test_lookups_by_id_answer_as_mongoeco_does() -> None:
     assert await answers(IdLookupMemoryEngine()) == await answers(MemoryEngine())
+
+
+async def test_lookups_by_id_on_sqlite_answer_as_mongoeco_does(tmp_path: Path) -> None:
+    ours = await answers(IdLookupSQLiteEngine(str(tmp_path / "ours.sqlite")))
+    assert ours == await answers(SQLiteEngine(str(tmp_path / "mongoeco.sqlite")))
 
 
 def counting_borrows(
@@ -105,16 +114,50 @@ async def test_a_read_by_ids_looks_only_at_those_documents(
     assert seen() == 2
 
 
-def test_the_engine_hook_is_still_mongoecos() -> None:
+async def test_an_upsert_of_a_new_id_on_sqlite_compiles_no_query(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Compiling a filter into SQL first reads the whole collection (cached until the next
+    write): an upsert of a new id, or a conditional write by id, must not need it."""
+    engine = IdLookupSQLiteEngine(str(tmp_path / "mongo.sqlite"))
+    async with AsyncMongoClient(engine) as client:
+        await upsert_and_count(engine, client["db"]["orders"], monkeypatch)
+
+
+async def upsert_and_count(
+    engine: IdLookupSQLiteEngine, orders: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await orders.update_one({"_id": "first"}, {"$setOnInsert": {"n": 0}}, upsert=True)
+    compile_plan = engine._compile_read_execution_plan
+    compiled = 0
+
+    def counted(*arguments: Any, **options: Any) -> Any:
+        nonlocal compiled
+        compiled += 1
+        return compile_plan(*arguments, **options)
+
+    monkeypatch.setattr(engine, "_compile_read_execution_plan", counted)
+    await orders.update_one({"_id": "new"}, {"$setOnInsert": {"n": 1}}, upsert=True)
+    await orders.replace_one({"_id": "first", "_position": None}, {"n": 2, "_position": 5})
+    await orders.update_one({"_id": "first", "_position": {"$lt": 5}}, {"$set": {"n": 3}})
+    await orders.delete_one({"_id": "missing"})
+    assert compiled == 0
+    assert await orders.find({}, {"_id": 0}).to_list(None) == [{"n": 2, "_position": 5}, {"n": 1}]
+
+
+def test_the_engine_hooks_are_still_mongoecos() -> None:
     """The override replaces a private method of mongoeco 4.11's memory engine: an upgrade that
     renames it or changes how it is called must fail here, not silently scan again."""
     hook = vars(MemoryEngine)["_candidate_items_for_plan_locked"]
     parameters = list(inspect.signature(hook).parameters)
     assert parameters[:3] == ["self", "coll", "query_plan"]
     assert {"collation", "natural_order_limit"} <= set(parameters)
+    sqlite_hook = vars(SQLiteEngine)["_select_first_document_for_plan"]
+    sqlite_parameters = list(inspect.signature(sqlite_hook).parameters)
+    assert sqlite_parameters == ["self", "db_name", "coll_name", "plan", "hint", "context"]
 
 
-def test_embedded_mongo_runs_the_memory_engine_with_id_lookups(tmp_path: Path) -> None:
+def test_embedded_mongo_runs_the_engines_with_id_lookups(tmp_path: Path) -> None:
     assert type(mongo.build_engine(mongo.parse_args(["--memory"]))) is IdLookupMemoryEngine
     on_disk = mongo.build_engine(mongo.parse_args(["--db", str(tmp_path / "mongo.sqlite")]))
-    assert type(on_disk) is SQLiteEngine
+    assert type(on_disk) is IdLookupSQLiteEngine
