@@ -49,7 +49,9 @@ from shared.ports.document_store import DocumentStore
 from shared.process.logging_setup import redact
 from shared.process.throttled_log import ThrottledWarning
 
-DEFAULT_POLL_INTERVAL_S = 0.02
+# A tick is one query, so ticking every 10 ms costs MongoDB what the two queries of a 20 ms tick
+# did, and a checkpoint that reaches a token is seen about 5 ms sooner on average.
+DEFAULT_POLL_INTERVAL_S = 0.01
 # How old the watcher's knowledge of a projection's active version may get while requests wait
 # on it before it reads the registry again (the projector's daemon follows it as often).
 DEFAULT_REGISTRY_REFRESH_S = 0.5
