@@ -31,10 +31,9 @@ from projector.version_registry import (
     drop_old_versions,
     drop_version,
     ensure_entries,
-    read_entries,
     retire_due,
 )
-from shared.contract.read_models import RegistryEntry, collection_name
+from shared.contract.read_models import RegistryEntry, collection_name, read_registry
 from shared.contract.versioned_events import EventRegistry, utc_now
 from shared.ports.document_store import DocumentStore
 from shared.ports.errors import StoreUnavailable
@@ -89,7 +88,7 @@ class DaemonController:
         have parked its event). A failed version is retried once, in the first session."""
         if self._first_session:
             await self.prepare()
-        self._entries = await read_entries(self._store, list(self._projections))
+        self._entries = await read_registry(self._store, list(self._projections))
         kept = {target.name: target for target in current}
         now = self._clock()
         targets: dict[str, Target] = {}
@@ -141,7 +140,7 @@ class DaemonController:
         ):
             return Decision.CONTINUE
         self._refreshed_at = now
-        entries = await read_entries(self._store, list(self._projections))
+        entries = await read_registry(self._store, list(self._projections))
         for name, entry in entries.items():
             if retire_due(entry, now, self._retire_grace):
                 dropped = await drop_old_versions(self._store, entry, now, self._retire_grace)

@@ -32,8 +32,7 @@ from projector.lifecycle import (
 from projector.progress import log_fraction
 from projector.projection import Projection
 from projector.projections import all_projections
-from projector.version_registry import read_entries
-from shared.contract.read_models import FailedEvent, RegistryEntry, collection_name
+from shared.contract.read_models import FailedEvent, RegistryEntry, collection_name, read_registry
 from shared.contract.versioned_events import utc_now
 from shared.ports.document_store import DocumentStore
 from shared.ports.errors import StoreUnavailable
@@ -161,7 +160,7 @@ async def projection_statuses(
 ) -> list[ProjectionStatus]:
     """The status of every projection (``all_projections()`` unless given), in order."""
     chosen = list(projections) if projections is not None else all_projections()
-    entries = await read_entries(document_store, [p.name for p in chosen])
+    entries = await read_registry(document_store, [p.name for p in chosen])
     ids = [collection_name(p.name, entries[p.name].active_version) for p in chosen]
     ids += [
         collection_name(name, entry.rebuilding_version)

@@ -50,15 +50,11 @@ async def ensure_entries(store: DocumentStore, names: Iterable[str]) -> dict[str
     ]
     if ops:
         await store.bulk_write(REGISTRY, ops)
-    return await read_entries(store, wanted)
-
-
-async def read_entries(store: DocumentStore, names: Iterable[str]) -> dict[str, RegistryEntry]:
-    return await read_registry(store, names)
+    return await read_registry(store, wanted)
 
 
 async def read_entry(store: DocumentStore, name: str) -> RegistryEntry:
-    return (await read_entries(store, [name]))[name]
+    return (await read_registry(store, [name]))[name]
 
 
 async def claim_rebuild(
