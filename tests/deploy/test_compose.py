@@ -1,28 +1,42 @@
-"""compose.yaml is valid Compose and configures the services only with settings they define."""
+"""The compose files are valid Compose and configure the services only with settings they define.
+
+Every check here runs on each file (compose.yaml, compose.cluster.yaml); what is particular to
+one file is at the end (compose.yaml) or in test_compose_cluster.py.
+"""
 
 from __future__ import annotations
 
 import json
 import re
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import pytest
-import yaml
 
-from orders_api.settings import ApiSettings
-from projector.settings import ProjectorSettings
+from tests.deploy.compose_files import (
+    APP_SERVICES,
+    COMPLETED,
+    COMPOSE_FILES,
+    ROOT,
+    host_ports,
+    load,
+    one_shot_services,
+    port_count,
+    replicas,
+    store_services,
+)
 
-ROOT = Path(__file__).resolve().parents[2]
-APP_SERVICES = {"api": ApiSettings, "projector": ProjectorSettings}
+
+@pytest.fixture(scope="module", params=COMPOSE_FILES)
+def compose(request: pytest.FixtureRequest) -> dict[str, Any]:
+    return load(request.param)
 
 
 @pytest.fixture(scope="module")
-def compose() -> dict[str, Any]:
-    loaded = yaml.safe_load((ROOT / "compose.yaml").read_text())
-    assert isinstance(loaded, dict)
-    return loaded
+def single() -> dict[str, Any]:
+    return load("compose.yaml")
 
 
 def test_compose_file_matches_the_compose_specification(compose: dict[str, Any]) -> None:
@@ -30,21 +44,49 @@ def test_compose_file_matches_the_compose_specification(compose: dict[str, Any])
     jsonschema.Draft201909Validator(schema).validate(compose)
 
 
-def test_the_four_services_exist_with_pinned_images(compose: dict[str, Any]) -> None:
+def test_stores_are_pinned_checked_and_keep_their_data(compose: dict[str, Any]) -> None:
     services = compose["services"]
-    assert set(services) == {"eventstore", "mongo", "api", "projector"}
-    for name in ("eventstore", "mongo"):
+    assert set(APP_SERVICES) <= set(services)
+    for name in store_services(compose) | one_shot_services(compose):
         image = services[name]["image"]
         assert re.search(r":\d+(\.\d+)+$", image), f"{name} image {image!r} is not pinned"
-        assert "healthcheck" in services[name]
+    for name in store_services(compose):
+        assert "healthcheck" in services[name], f"{name} has no health check"
         assert services[name]["volumes"], f"{name} keeps no data volume"
+    for name in one_shot_services(compose):
+        # A one-shot service restarted by Docker would never count as completed.
+        assert services[name].get("restart", "no") == "no", f"{name} is restarted"
+
+
+def test_app_services_wait_for_every_store_and_every_one_shot(compose: dict[str, Any]) -> None:
+    expected = {name: {"condition": "service_healthy"} for name in store_services(compose)}
+    expected |= {name: {"condition": COMPLETED} for name in one_shot_services(compose)}
     for name in APP_SERVICES:
-        assert services[name]["build"] == "."
-        conditions = services[name]["depends_on"]
-        assert conditions == {
-            "eventstore": {"condition": "service_healthy"},
-            "mongo": {"condition": "service_healthy"},
-        }
+        service = compose["services"][name]
+        assert service["build"] == "."
+        assert service["depends_on"] == expected, name
+
+
+def test_app_commands_are_console_scripts_of_the_image(compose: dict[str, Any]) -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    scripts = pyproject["project"]["scripts"]
+    for name in APP_SERVICES:
+        command = compose["services"][name]["command"]
+        assert command[0] in scripts, f"{name} runs {command[0]!r}, not a console script"
+
+
+def test_replicated_services_have_no_fixed_name_or_host_port(compose: dict[str, Any]) -> None:
+    for name, service in compose["services"].items():
+        count = replicas(service)
+        if count == 1:
+            continue
+        assert "container_name" not in service, f"{name}: {count} replicas cannot share a name"
+        assert "hostname" not in service, f"{name}: {count} replicas would share a hostname"
+        for mapping in service.get("ports", []):
+            host = host_ports(mapping)
+            assert host is None or port_count(host) >= count, (
+                f"{name}: {count} replicas cannot all publish host port(s) {host}"
+            )
 
 
 @pytest.mark.parametrize("service", sorted(APP_SERVICES))
@@ -68,6 +110,23 @@ def test_the_compose_environment_is_a_valid_configuration(
         if not str(value).startswith("${")
     }
     APP_SERVICES[service](**{key.lower(): value for key, value in environment.items()})
+
+
+def test_compose_yaml_runs_the_four_services(single: dict[str, Any]) -> None:
+    assert set(single["services"]) == {"eventstore", "mongo", "api", "projector"}
+    assert store_services(single) == {"eventstore", "mongo"}
+
+
+def test_compose_yaml_runs_two_projectors_scraped_inside_the_network(
+    single: dict[str, Any],
+) -> None:
+    projector = single["services"]["projector"]
+    assert replicas(projector) == 2
+    assert "ports" not in projector, "a host port cannot be published by two replicas"
+    environment = projector["environment"]
+    # Reachable from the other containers (Prometheus) on every replica.
+    assert environment["PROJECTOR_METRICS_HOST"] == "0.0.0.0"
+    assert int(environment["PROJECTOR_METRICS_PORT"]) > 0
 
 
 def test_dockerfile_runs_as_non_root_from_the_constraints() -> None:
