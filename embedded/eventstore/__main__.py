@@ -18,6 +18,15 @@ from pathlib import Path
 PROG = "embedded-eventstore"
 
 
+def _advertise_host(value: str) -> str:
+    from embedded.eventstore.cluster_services import check_advertise_host
+
+    try:
+        return check_advertise_host(value)
+    except ValueError as problem:
+        raise argparse.ArgumentTypeError(str(problem)) from problem
+
+
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         prog=PROG,
@@ -28,7 +37,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--port", type=int, default=2113, help="TCP port; 0 picks a free one")
     parser.add_argument(
         "--advertise-host",
-        help="host that gossip (esdb+discover://) and the ready line tell clients to dial"
+        type=_advertise_host,
+        metavar="HOST",
+        help="host name or IP address (no scheme, no port) that gossip (esdb+discover://)"
+        " and the ready line tell clients to dial, always with the port the server listens on"
         " (default: the bind host; 127.0.0.1 when bound to 0.0.0.0, ::1 for ::)",
     )
     args = parser.parse_args(argv)
@@ -36,8 +48,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         parser.error(f"--port must be between 0 and 65535, got {args.port}")
     if not args.host:
         parser.error("--host must not be empty")
-    if args.advertise_host is not None and not args.advertise_host:
-        parser.error("--advertise-host must not be empty")
     if args.db.is_dir():
         parser.error(f"--db: {str(args.db)!r} is a directory, not a file")
     if not args.db.parent.is_dir():
