@@ -24,7 +24,8 @@ _MONGO_DATABASE = r'^[^/\\. "$*<>:|?\x00]{1,63}$'
 
 
 def check_uri(value: str, schemes: tuple[str, ...]) -> str:
-    """``value`` when it is a URI with one of ``schemes``, a host and a valid port.
+    """``value`` when it is a URI with one of ``schemes`` and one or more hosts (a cluster's
+    seeds or a replica set's members: ``host1:port,host2:port``), each with a valid port or none.
 
     No message quotes any part of ``value``: it may hold a password."""
     try:
@@ -36,12 +37,8 @@ def check_uri(value: str, schemes: tuple[str, ...]) -> str:
         raise ValueError(f"scheme must be one of {', '.join(s + '://' for s in schemes)}")
     if not parts.netloc or not parts.hostname:
         raise ValueError("a host is required, e.g. " + schemes[0] + "://127.0.0.1")
-    try:
-        port = parts.port
-    except ValueError:
-        raise ValueError("the port must be a number from 1 to 65535") from None
-    if port == 0:
-        raise ValueError("the port must be a number from 1 to 65535")
+    for host in parts.netloc.rpartition("@")[2].split(","):
+        _check_host(host, schemes[0])
     if parts.password is not None and not parts.username:
         raise ValueError("the user name before the password is empty")
     if "@" in value.partition("://")[2][len(parts.netloc) :]:
@@ -52,6 +49,19 @@ def check_uri(value: str, schemes: tuple[str, ...]) -> str:
             'and password (e.g. "/" as %2F)'
         )
     return value
+
+
+def _check_host(host: str, scheme: str) -> None:
+    """One ``host[:port]`` of a URI's host list."""
+    try:
+        parts = urlsplit(f"{scheme}://{host}")
+        port = parts.port
+    except ValueError:
+        raise ValueError("each port must be a number from 1 to 65535") from None
+    if not parts.hostname:
+        raise ValueError("a host list holds an empty host, e.g. two commas in a row")
+    if port == 0:
+        raise ValueError("each port must be a number from 1 to 65535")
 
 
 class StoreSettings(BaseSettings):

@@ -64,6 +64,20 @@ def test_values_come_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> No
     assert "s3cret" not in repr(settings)
 
 
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("EVENTSTORE_URI", "esdb://node1:2113,node2:2113,node3:2113?Tls=false"),
+        ("MONGO_URI", "mongodb://u:p%40ss@mongo1:27017,mongo2:27017,mongo3/?replicaSet=rs0"),
+    ],
+)
+def test_a_cluster_uri_lists_its_hosts_with_ports(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    assert getattr(ApiSettings(), variable.lower()) == value
+
+
 def test_an_empty_admin_token_disables_admin(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ADMIN_TOKEN", "")
     assert ApiSettings().admin_token is None
@@ -75,6 +89,9 @@ def test_an_empty_admin_token_disables_admin(monkeypatch: pytest.MonkeyPatch) ->
         ("EVENTSTORE_URI", "http://127.0.0.1:2113", "scheme must be one of esdb://"),
         ("EVENTSTORE_URI", "esdb://", "a host is required"),
         ("EVENTSTORE_URI", "esdb://127.0.0.1:99999", "port must be a number"),
+        ("EVENTSTORE_URI", "esdb://node1:2113,node2:99999", "port must be a number"),
+        ("EVENTSTORE_URI", "esdb://node1:2113,,node3:2113", "an empty host"),
+        ("MONGO_URI", "mongodb://m1:27017,m2:0/?replicaSet=rs0", "port must be a number"),
         ("MONGO_URI", "postgres://db", "scheme must be one of mongodb://"),
         ("MONGO_DATABASE", "orders.v1", "String should match pattern"),
         ("API_PORT", "0", "greater than or equal to 1"),
