@@ -15,6 +15,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 
+from projector.leases import Lease, LeaseLost
 from projector.lifecycle import (
     FEEDING_FROM_SCRATCH,
     Actor,
@@ -27,12 +28,16 @@ from projector.lifecycle import (
 from projector.projection import Projection
 from shared.contract.read_models import (
     CHECKPOINTS,
+    FENCE_FIELD,
     CheckpointDocument,
     FailedEvent,
     collection_name,
     failed_on,
+    fence_below,
+    fenced_by,
     in_projection,
     read_checkpoints,
+    unfenced,
 )
 from shared.ports.document_store import DeleteOne, DocumentStore, UpdateOne
 
@@ -133,6 +138,9 @@ class Target(_Standing):
     # in a row, and until when the version gets no events (then it is retried).
     troubles: int = 0
     paused_until: datetime | None = None
+    # The lease it is fed under (a daemon's target; None for a rebuild's): its token fences
+    # every checkpoint save, and no write is made once it is no longer held.
+    lease: Lease | None = None
 
     @property
     def name(self) -> str:
@@ -187,7 +195,9 @@ async def load_checkpoint(store: DocumentStore, checkpoint_id: str) -> Checkpoin
 
 
 def checkpoint_op(target: Target, now: datetime) -> UpdateOne:
-    """Overwrite the version's document with the target's progress (upsert)."""
+    """Overwrite the version's document with the target's progress: under its lease, only while
+    the document carries that lease's token; without one (a rebuild), upserting it while no
+    daemon has stamped it."""
     document = _document(
         target.name,
         target.version,
@@ -196,12 +206,32 @@ def checkpoint_op(target: Target, now: datetime) -> UpdateOne:
         last_event_at=target.last_event_at,
         updated_at=now,
     )
-    return UpdateOne({"_id": document.id}, document.update(), upsert=True)
+    if target.lease is not None:
+        return UpdateOne(fenced_by(document.id, target.lease.token), document.update())
+    return UpdateOne(unfenced(document.id), document.update(), upsert=True)
 
 
 async def save_checkpoints(store: DocumentStore, targets: Sequence[Target], now: datetime) -> None:
-    if targets:
-        await store.bulk_write(CHECKPOINTS, [checkpoint_op(t, now) for t in targets])
+    """Save the targets' progress. Raises LeaseLost when a save under a lease matched nothing:
+    a newer owner has stamped the document (nothing of this save was written)."""
+    if not targets:
+        return
+    result = await store.bulk_write(CHECKPOINTS, [checkpoint_op(t, now) for t in targets])
+    if result.changed < len(targets) and any(t.lease is not None for t in targets):
+        raise LeaseLost(
+            f"checkpoint saves refused for {', '.join(t.checkpoint_id for t in targets)}: "
+            "a lease was taken over"
+        )
+
+
+async def stamp_fence(store: DocumentStore, checkpoint_id: str, token: int) -> bool:
+    """Make ``token`` the only one whose saves the checkpoint ``checkpoint_id`` takes (creating
+    the document when missing), unless a newer token has stamped it: False then."""
+    result = await store.bulk_write(
+        CHECKPOINTS,
+        [UpdateOne(fence_below(checkpoint_id, token), {"$set": {FENCE_FIELD: token}}, upsert=True)],
+    )
+    return result.changed == 1
 
 
 async def save_parked(

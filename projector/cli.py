@@ -107,6 +107,9 @@ async def _run(settings: ProjectorSettings, projections: Sequence[Projection]) -
             stop=stop,
             retire_grace=timedelta(seconds=settings.projector_retire_grace_s),
             observer=metrics,
+            instance_id=settings.projector_instance_id,
+            lease_s=settings.projector_lease_s,
+            lease_observer=metrics,
         )
         log.info("projector stopped")
         return 0

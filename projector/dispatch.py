@@ -10,6 +10,9 @@ MongoDB round trips per batch: one bulk write per version whose documents change
 version only for documents not kept from an earlier batch, and one bulk write of the
 checkpoints (``save_progress``); the versions are written in parallel.
 
+Under a lease (several projector instances, see ``projector.leases``), nothing is written once
+the target's lease is no longer held: ``LeaseLost`` ends the session instead.
+
 Exactly once: a write that loses its compare-and-set is not done. When one matched nothing, the
 documents are read again from MongoDB (never from the kept copies) and the batch folded into
 them again (another writer, e.g. a killed predecessor's bulk write that the server finished
@@ -39,6 +42,7 @@ from projector.checkpoint_store import Target, save_checkpoints
 from projector.document_cache import DocumentCache
 from projector.failures import write_or_find_culprit
 from projector.fold import Applied, Change, Decoder, Fold, document_ids, failed_event, fold
+from projector.leases import LeaseLost
 from projector.lifecycle import Trigger
 from shared.contract.read_models import POSITION_FIELD
 from shared.contract.versioned_events import EventRegistry
@@ -171,13 +175,15 @@ class Dispatcher:
                 # copies are not known to be current until it is done: a next round reads
                 # them all from MongoDB, and they are kept again once the write took effect.
                 self._kept.drop(target.collection, ids)
+                if target.lease is not None and not target.lease.held():
+                    raise LeaseLost(f"projection {target.name}: lease no longer held; not written")
                 written = await write_or_find_culprit(
                     self._store,
                     target.collection,
                     [_op(change) for change in changes],
                     partial(_ops_by_event, folded),
                 )
-            except StoreUnavailable:
+            except (StoreUnavailable, LeaseLost):
                 raise
             except Exception as error:
                 return Plan.not_done(target, f"{type(error).__name__}: {error}")

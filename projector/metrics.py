@@ -60,6 +60,17 @@ class ProjectorMetrics:
             registry=self.registry,
         )
         self.available.set(1)
+        self.leases = Gauge(
+            "projector_leases_held",
+            "Projections whose lease this instance holds (it feeds those only)",
+            registry=self.registry,
+        )
+        self.takeovers = Counter(
+            "projector_lease_takeovers",
+            "Leases this instance took over from another instance whose lease had expired",
+            ["projection"],
+            registry=self.registry,
+        )
         self.server: MetricsServer | None = None
 
     def batch(self, batch: Batch, targets: Sequence[Target]) -> None:
@@ -78,6 +89,12 @@ class ProjectorMetrics:
             self.position.labels(target.name, str(target.version)).set(target.position)
             self.failed.labels(target.name).set(0 if target.failure is None else 1)
             self.failing.labels(target.name).set(1 if target.standing.failing else 0)
+
+    def leases_held(self, count: int) -> None:
+        self.leases.set(count)
+
+    def lease_taken_over(self, projection: str) -> None:
+        self.takeovers.labels(projection).inc()
 
     def outage(self, reason: str) -> None:
         self.available.set(0)

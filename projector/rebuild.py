@@ -13,7 +13,9 @@
 
 Interrupting (Ctrl-C) finishes the batch, saves the checkpoint and gives up the claim; the
 half-built version stays unused and the next run resumes it (or starts it over with
-``restart``). Operations are conditional on ``_position``, so resuming is always safe.
+``restart``). A rebuild whose process died keeps its claim until the heartbeat is stale; then
+the next run, or the daemon instance holding the projection's lease, resumes it.
+Operations are conditional on ``_position``, so resuming is always safe.
 """
 
 from __future__ import annotations
@@ -78,6 +80,9 @@ class RebuildOptions:
     restart: bool = False
     show_progress: bool = True
     progress_file: TextIO | None = None
+    # Keep the claim when stopped (a daemon resuming a dead rebuild): once its heartbeat is
+    # stale, the instance holding the projection's lease resumes it, as for a crash.
+    keep_claim: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,7 +256,7 @@ async def rebuild_projection(
         await runner.run(controller)
     finally:
         progress.close()
-        if not controller.switched:
+        if not controller.switched and not (options.keep_claim and stop.is_set()):
             with contextlib.suppress(Exception):
                 await release_rebuild(document_store, name, owner)
     if controller.switched:

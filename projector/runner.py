@@ -41,6 +41,7 @@ from projector.batching import Batch, SubscriptionDropped, SubscriptionPump, bat
 from projector.checkpoint_store import Target
 from projector.dead_letters import parked_event_ids
 from projector.dispatch import Dispatcher, Plan
+from projector.leases import LeaseLost
 from projector.lifecycle import Trigger
 from shared.contract.versioned_events import EventRegistry, utc_now
 from shared.ports.document_store import DocumentStore
@@ -240,6 +241,10 @@ class Runner:
                     if self._resume_paused():
                         return Decision.RESTART
             return Decision.FINISH
+        except LeaseLost as lost:
+            # Not an outage: the session starts over with the leases still held.
+            log.warning("%s; starting over with the leases still held", lost)
+            return Decision.RESTART
         except Exception as error:
             if not progressed or not _retried(error):
                 raise
@@ -312,6 +317,8 @@ class Runner:
     async def _apply(self, batch: Batch, parked: dict[str, frozenset[UUID]]) -> bool:
         """Read and fold, write, save checkpoints; True if a checkpoint moved forward."""
         plans = await self._dispatcher.apply(batch, self._targets, parked)
+        if lost := [p.target.name for p in plans if p.target.lease and not p.target.lease.held()]:
+            raise LeaseLost(f"lease no longer held for {', '.join(lost)}; progress not saved")
         now = self._clock()
         # The checkpoints of versions whose documents changed go first: MongoDB applies a bulk
         # write's operations one by one, so reads waiting for one of those (read-your-writes

@@ -10,6 +10,7 @@ from typing import Annotated
 
 from pydantic import Field
 
+from projector.leases import DEFAULT_LEASE_S
 from projector.metrics_server import DEFAULT_HOST
 from shared.process.settings_base import StoreSettings, load_or_exit
 
@@ -30,6 +31,13 @@ class ProjectorSettings(StoreSettings):
     # How long a retired version stays readable after a rebuild switched away from it, so
     # queries that resolved it just before the switch still find their documents.
     projector_retire_grace_s: Annotated[float, Field(ge=0, le=3600)] = 10.0
+    # Several instances share the projections through leases (projector.leases): this
+    # instance's name (default <hostname>:<pid>) and how long a lease lasts without a heartbeat
+    # (how long a dead instance's projections wait before another instance takes them over).
+    projector_instance_id: Annotated[
+        str | None, Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9._:@/+-]+$")
+    ] = None
+    projector_lease_s: Annotated[float, Field(ge=1, le=600)] = DEFAULT_LEASE_S
 
     @property
     def batch_wait_s(self) -> float:

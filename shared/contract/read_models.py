@@ -8,9 +8,11 @@
   retired_version?, switched_at?}``. The read side resolves a projection's collection through it.
 - ``projection_checkpoints``: one document per projection version (``CheckpointDocument``),
   ``{_id: "<name>_v<version>", projection, version, position, updated_at, last_event_at, state,
-  error, parked_events?}``; ``position`` is the global position of the last event applied (or
-  scanned); ``error`` is the event a failed version stopped on (``FailedEvent``), or why it is
-  failing or waiting for a store, or null; ``parked_events`` counts events an operator parked.
+  error, parked_events?, fence?}``; ``position`` is the global position of the last event
+  applied (or scanned); ``error`` is the event a failed version stopped on (``FailedEvent``), or
+  why it is failing or waiting for a store, or null; ``parked_events`` counts events an operator
+  parked; ``fence`` is the token of the lease under which the projector instance feeding the version
+  saves it (``fenced_by``): a save under an older token matches nothing.
 - ``dead_letters``: events an operator parked so a failed projection could resume.
 - Every read document carries ``_position``: the position of the last event applied to it.
 
@@ -37,6 +39,7 @@ REGISTRY = "projection_registry"
 CHECKPOINTS = "projection_checkpoints"
 DEAD_LETTERS = "dead_letters"
 POSITION_FIELD = "_position"
+FENCE_FIELD = "fence"
 
 ORDER_VIEWS = "order_views"
 CUSTOMER_SUMMARIES = "customer_summaries"
@@ -199,6 +202,24 @@ class CheckpointDocument:
 def failed_on(checkpoint_id: str, event_id: UUID) -> dict[str, Any]:
     """The filter matching a checkpoint only while its version has failed on ``event_id``."""
     return {"_id": checkpoint_id, "error.event_id": str(event_id)}
+
+
+def fenced_by(checkpoint_id: str, token: int) -> dict[str, Any]:
+    """The filter matching a checkpoint only while ``token`` is the one stamped on it."""
+    return {"_id": checkpoint_id, FENCE_FIELD: token}
+
+
+def fence_below(checkpoint_id: str, token: int) -> dict[str, Any]:
+    """The filter matching a checkpoint that no token as new as ``token`` has stamped."""
+    return {
+        "_id": checkpoint_id,
+        "$or": [{FENCE_FIELD: {"$exists": False}}, {FENCE_FIELD: {"$lt": token}}],
+    }
+
+
+def unfenced(checkpoint_id: str) -> dict[str, Any]:
+    """The filter matching a checkpoint no lease has stamped (a rebuild's version)."""
+    return {"_id": checkpoint_id, FENCE_FIELD: {"$exists": False}}
 
 
 def in_projection(projection: str) -> dict[str, Any]:

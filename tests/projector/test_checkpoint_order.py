@@ -31,7 +31,9 @@ class CheckpointWrites(DelegatingDocumentStore):
                 [
                     (op.filter["_id"], op.update["$set"]["position"])
                     for op in ops
-                    if isinstance(op, UpdateOne) and isinstance(op.update, dict)
+                    if isinstance(op, UpdateOne)
+                    and isinstance(op.update, dict)
+                    and "position" in op.update["$set"]  # not a lease's fence stamp
                 ]
             )
         return await super().bulk_write(collection, ops)

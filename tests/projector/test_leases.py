@@ -1,0 +1,238 @@
+"""Leases between projector instances (``projector.leases``), on the real document store, with
+clocks the tests move: who holds what, spreading, expiry and takeover, giving back, fencing."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from projector.checkpoint_store import Target, load_checkpoint, save_checkpoints, stamp_fence
+from projector.leases import (
+    INSTANCES,
+    LEASES,
+    LeaseKeeper,
+    LeaseLost,
+    fair_share,
+    live_instances,
+    read_leases,
+)
+from projector.projections import OrderViews
+from shared.ports.document_store import DocumentStore
+
+NAMES = ("order_views", "customer_summaries", "daily_sales")
+LEASE_S = 10.0
+
+
+class Clocks:
+    """One wall clock and one monotonic clock for every keeper of a test, moved by hand."""
+
+    def __init__(self) -> None:
+        self.wall = datetime(2026, 12, 6, 12, tzinfo=UTC)
+        self.mono = 1000.0
+
+    def now(self) -> datetime:
+        return self.wall
+
+    def monotonic(self) -> float:
+        return self.mono
+
+    def advance(self, seconds: float) -> None:
+        self.wall += timedelta(seconds=seconds)
+        self.mono += seconds
+
+
+class Takeovers:
+    def __init__(self) -> None:
+        self.held = -1
+        self.taken: list[str] = []
+
+    def leases_held(self, count: int) -> None:
+        self.held = count
+
+    def lease_taken_over(self, projection: str) -> None:
+        self.taken.append(projection)
+
+
+def keeper(
+    store: DocumentStore, clocks: Clocks, name: str, observer: Takeovers | None = None
+) -> LeaseKeeper:
+    return LeaseKeeper(
+        store,
+        NAMES,
+        instance_id=name,
+        lease_s=LEASE_S,
+        clock=clocks.now,
+        monotonic=clocks.monotonic,
+        observer=observer,
+    )
+
+
+async def owners(store: DocumentStore, clocks: Clocks) -> dict[str, str | None]:
+    leases = await read_leases(store)
+    return {
+        name: lease.owner if lease.live(clocks.now()) else None for name, lease in leases.items()
+    }
+
+
+def test_fair_share() -> None:
+    assert [fair_share(3, n) for n in (0, 1, 2, 3, 4)] == [3, 3, 2, 1, 1]
+
+
+async def test_a_lone_instance_takes_every_lease(document_store: DocumentStore) -> None:
+    clocks = Clocks()
+    a = keeper(document_store, clocks, "a")
+    await a.tick()
+    assert set(a.held()) == set(NAMES)
+    assert await owners(document_store, clocks) == dict.fromkeys(NAMES, "a")
+    assert [i.instance_id for i in await live_instances(document_store, clocks.now())] == ["a"]
+
+
+async def test_two_instances_share_three_projections(document_store: DocumentStore) -> None:
+    clocks = Clocks()
+    a, b = keeper(document_store, clocks, "a"), keeper(document_store, clocks, "b")
+    await a.tick()
+    assert len(a.held()) == 3
+    # b joins: a sees it on its next heartbeat and gives one lease back; b takes it.
+    for _ in range(3):
+        await b.tick()
+        await a.tick()
+    assert sorted([len(a.held()), len(b.held())]) == [1, 2]
+    assert not set(a.held()) & set(b.held())
+    assert set(a.held()) | set(b.held()) == set(NAMES)
+
+
+async def test_three_instances_hold_one_each(document_store: DocumentStore) -> None:
+    clocks = Clocks()
+    keepers = [keeper(document_store, clocks, name) for name in ("a", "b", "c")]
+    for _ in range(4):
+        for each in keepers:
+            await each.tick()
+    assert [len(each.held()) for each in keepers] == [1, 1, 1]
+
+
+async def test_a_dead_owners_leases_are_taken_over_once_expired(
+    document_store: DocumentStore,
+) -> None:
+    clocks = Clocks()
+    seen = Takeovers()
+    a, b = keeper(document_store, clocks, "a"), keeper(document_store, clocks, "b", seen)
+    await a.tick()
+    await b.tick()
+    assert not b.held()  # a holds its share of two... and the third until it sees b
+    # a dies: no more heartbeats. Before its leases expire, b takes nothing of a's.
+    taken_by_a = set(a.held())
+    clocks.advance(LEASE_S - 1)
+    await b.tick()
+    assert not set(b.held()) & taken_by_a
+    clocks.advance(1.5)
+    await b.tick()
+    assert set(b.held()) == set(NAMES)
+    assert sorted(seen.taken) == sorted(taken_by_a)
+    assert seen.held == 3
+    # a, paused rather than dead, no longer counts its leases as held: it writes nothing.
+    assert not a.held()
+
+
+async def test_a_lease_stops_counting_as_held_before_the_others_may_take_it(
+    document_store: DocumentStore,
+) -> None:
+    clocks = Clocks()
+    a = keeper(document_store, clocks, "a")
+    await a.tick()
+    leases = a.held()
+    clocks.advance(LEASE_S - 2.5)
+    assert all(lease.held() for lease in leases.values())
+    clocks.advance(1)  # within the safety margin: no longer held here, not yet expired there
+    assert not any(lease.held() for lease in leases.values())
+    assert set((await owners(document_store, clocks)).values()) == {"a"}
+
+
+async def test_heartbeats_keep_the_leases(document_store: DocumentStore) -> None:
+    clocks = Clocks()
+    a, b = keeper(document_store, clocks, "a"), keeper(document_store, clocks, "b")
+    await a.tick()
+    await b.tick()
+    before = {name: lease.token for name, lease in a.held().items()}
+    for _ in range(10):
+        clocks.advance(a.renew_every_s)
+        await a.tick()
+        await b.tick()
+    assert {name: lease.token for name, lease in a.held().items()}.items() >= (
+        {name: before[name] for name in a.held()}.items()
+    )
+    assert len(a.held()) + len(b.held()) == 3
+
+
+async def test_releasing_hands_over_without_waiting_for_expiry(
+    document_store: DocumentStore,
+) -> None:
+    clocks = Clocks()
+    a, b = keeper(document_store, clocks, "a"), keeper(document_store, clocks, "b")
+    await a.tick()
+    await b.tick()
+    await a.release_all()
+    assert [i.instance_id for i in await live_instances(document_store, clocks.now())] == ["b"]
+    await b.tick()  # no time has passed
+    assert set(b.held()) == set(NAMES)
+
+
+async def test_each_taking_gets_a_greater_token(document_store: DocumentStore) -> None:
+    clocks = Clocks()
+    a = keeper(document_store, clocks, "a")
+    await a.tick()
+    first = a.held()["order_views"].token
+    await a.release_all()
+    await a.tick()
+    assert a.held()["order_views"].token > first
+    # Even when the lease collection is lost, a new token outgrows the old ones (wall clock).
+    await document_store.drop_collection(LEASES)
+    await document_store.drop_collection(INSTANCES)
+    await a.verify()
+    clocks.advance(1)
+    await a.tick()
+    assert a.held()["order_views"].token > first
+
+
+async def test_a_checkpoint_takes_saves_only_under_the_newest_stamped_token(
+    document_store: DocumentStore,
+) -> None:
+    clocks = Clocks()
+    old, new = keeper(document_store, clocks, "old"), keeper(document_store, clocks, "new")
+    await old.tick()
+    lease = old.held()["order_views"]
+    zombie = Target(OrderViews(), 1, lease=lease)
+    assert await stamp_fence(document_store, zombie.checkpoint_id, lease.token)
+    await save_checkpoints(document_store, [zombie.__replace__(position=10)], clocks.now())
+    # old's lease expires; new takes it and stamps the checkpoint.
+    clocks.advance(LEASE_S + 1)
+    await new.tick()
+    newer = new.held()["order_views"]
+    assert newer.token > lease.token
+    assert await stamp_fence(document_store, zombie.checkpoint_id, newer.token)
+    assert not await stamp_fence(document_store, zombie.checkpoint_id, lease.token)
+    # The zombie's save, even of a position further on, is refused and changes nothing.
+    with pytest.raises(LeaseLost):
+        await save_checkpoints(document_store, [zombie.__replace__(position=50)], clocks.now())
+    record = await load_checkpoint(document_store, zombie.checkpoint_id)
+    assert record is not None and record.position == 10
+    owner = Target(OrderViews(), 1, position=10, lease=newer)
+    await save_checkpoints(document_store, [owner.__replace__(position=20)], clocks.now())
+    record = await load_checkpoint(document_store, zombie.checkpoint_id)
+    assert record is not None and record.position == 20
+
+
+async def test_a_rebuilds_save_leaves_a_stamped_checkpoint_alone(
+    document_store: DocumentStore,
+) -> None:
+    clocks = Clocks()
+    a = keeper(document_store, clocks, "a")
+    await a.tick()
+    lease = a.held()["order_views"]
+    daemon = Target(OrderViews(), 2, position=30, lease=lease)
+    await stamp_fence(document_store, daemon.checkpoint_id, lease.token)
+    await save_checkpoints(document_store, [daemon], clocks.now())
+    rebuild = Target(OrderViews(), 2, position=5)  # a late save of the rebuild that switched
+    await save_checkpoints(document_store, [rebuild], clocks.now())
+    record = await load_checkpoint(document_store, daemon.checkpoint_id)
+    assert record is not None and record.position == 30
