@@ -48,6 +48,8 @@ PROJECTION_STATUS_EXAMPLE: dict[str, Any] = {
     "error": None,
     "reason": None,
     "rebuilding": None,
+    "owner": "projector-7d9f:1",
+    "lease_expires_at": "2025-03-01T09:20:49.500000Z",
 }
 FAILED_STATUS_EXAMPLE: dict[str, Any] = {
     **PROJECTION_STATUS_EXAMPLE,
@@ -77,6 +79,15 @@ LAG_NOTE = (
 )
 PROJECTIONS_EXAMPLE: dict[str, Any] = {
     "projections": [PROJECTION_STATUS_EXAMPLE, FAILED_STATUS_EXAMPLE],
+    "instances": [
+        {
+            "instance_id": "projector-7d9f:1",
+            "started_at": "2025-03-01T08:02:11.000000Z",
+            "heartbeat_at": "2025-03-01T09:20:39.500000Z",
+            "expires_at": "2025-03-01T09:20:49.500000Z",
+            "leases": ["daily_sales", "order_views"],
+        }
+    ],
     "note": LAG_NOTE,
 }
 READY_EXAMPLE: dict[str, Any] = {

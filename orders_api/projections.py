@@ -22,11 +22,13 @@ from orders_api.ops_docs import (
     ok,
 )
 from projector.facade import (
+    InstanceStatus,
     Projection,
     ProjectionStatus,
     UnknownProjection,
     projection_by_name,
     projection_statuses,
+    projector_instances,
 )
 from shared.web.problem_details import ProblemError
 
@@ -39,6 +41,9 @@ ProjectionName = Annotated[
 
 class ProjectionsReport(BaseModel):
     projections: list[ProjectionStatus]
+    instances: list[InstanceStatus] = Field(
+        description="The live projector instances and the projections each feeds"
+    )
     note: str = Field(default=LAG_NOTE, description="How to read lag_events")
 
     model_config = ConfigDict(json_schema_extra={"examples": [PROJECTIONS_EXAMPLE]})
@@ -58,8 +63,12 @@ def find_projection(name: str) -> Projection:
     "", response_model=ProjectionsReport, responses={**ok(PROJECTIONS_EXAMPLE), **MONGO_DOWN}
 )
 async def list_projections(events: EventStoreDep, documents: DocumentStoreDep) -> ProjectionsReport:
-    """Every projection: version, checkpoint, head, lag (events: approximate; seconds), state."""
-    return ProjectionsReport(projections=await projection_statuses(documents, events))
+    """Every projection: version, checkpoint, head, lag (events: approximate; seconds), state,
+    owner; and the live projector instances."""
+    return ProjectionsReport(
+        projections=await projection_statuses(documents, events),
+        instances=await projector_instances(documents),
+    )
 
 
 @router.get(

@@ -29,8 +29,8 @@ from projector.projections import UnknownProjection, all_projections
 from projector.rebuild import RebuildFailed, RebuildLost, RebuildOptions, rebuild_projection
 from projector.runner import RunnerSettings
 from projector.settings import ProjectorSettings, load_settings_or_exit
-from projector.status import projection_statuses
-from projector.tables import dead_letters_table, status_table
+from projector.status import projector_report
+from projector.tables import dead_letters_table, report_tables
 from projector.version_registry import RebuildInProgress
 from shared.contract.order_events import build_order_event_registry
 from shared.process.logging_setup import configure_logging, redact
@@ -161,11 +161,11 @@ async def _rebuild(
 
 async def _status(settings: ProjectorSettings, args: argparse.Namespace) -> int:
     async def work(stores: Stores, stop: asyncio.Event) -> int:
-        statuses = await projection_statuses(stores.documents, stores.events)
+        report = await projector_report(stores.documents, stores.events)
         if args.json:
-            print(json.dumps([s.model_dump(mode="json") for s in statuses], indent=2))
+            print(json.dumps(report.model_dump(mode="json"), indent=2))
         else:
-            print(status_table(statuses))
+            print(report_tables(report))
         return 0
 
     return await _with_stores(settings, work)

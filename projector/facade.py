@@ -34,7 +34,12 @@ from projector.rebuild import (
     RebuildOutcome,
     rebuild_projection,
 )
-from projector.status import ProjectionStatus, projection_statuses
+from projector.status import (
+    InstanceStatus,
+    ProjectionStatus,
+    projection_statuses,
+    projector_instances,
+)
 from projector.version_registry import RebuildInProgress, read_entry
 from shared.contract.order_events import build_order_event_registry
 from shared.ports.document_store import DocumentStore
@@ -81,6 +86,7 @@ async def live_rebuild(documents: DocumentStore, name: str, now: datetime) -> in
 __all__ = [
     "PROJECTION_STATES",
     "DeadLetter",
+    "InstanceStatus",
     "NothingToPark",
     "Projection",
     "ProjectionStatus",
@@ -95,5 +101,6 @@ __all__ = [
     "park_failed_event",
     "projection_by_name",
     "projection_statuses",
+    "projector_instances",
     "rebuild",
 ]

@@ -1,8 +1,9 @@
 """Where every projection stands: version, checkpoint, head, lag, state, rebuild progress.
 
-``projection_statuses`` reads the registry and checkpoint documents (MongoDB) and the head of
-the log (event store); ``projector status`` prints it and the API serves it at
-``GET /projections``. It only reads.
+``projection_statuses`` reads the registry, checkpoint and lease documents (MongoDB) and the
+head of the log (event store); ``projector_instances`` lists the live projector instances and
+the leases each holds. ``projector status`` prints both (``ProjectorReport``) and the API serves
+them at ``GET /projections``. It only reads.
 
 Lag in events is counted, not guessed, when it is small: the events of the projection's types
 after its checkpoint are read (a filtered catch-up read, bounded by ``count_limit`` events and
@@ -21,6 +22,7 @@ from datetime import datetime
 from pydantic import BaseModel, Field
 
 from projector.checkpoint_store import CheckpointRecord, load_checkpoints
+from projector.leases import live_instances, read_leases
 from projector.lifecycle import (
     NOT_STARTED,
     Actor,
@@ -83,6 +85,31 @@ class ProjectionStatus(BaseModel):
         default=None, description="Why a store is unavailable, or why the projection is failing"
     )
     rebuilding: RebuildStatus | None = None
+    owner: str | None = Field(
+        default=None,
+        description="The projector instance feeding it (holding its lease); null while no live "
+        "instance holds it (none runs, or its owner died and the lease has not expired yet)",
+    )
+    lease_expires_at: datetime | None = Field(
+        default=None, description="When the owner's lease runs out unless renewed"
+    )
+
+
+class InstanceStatus(BaseModel):
+    """A live projector instance (``projector run``) and the projections it feeds."""
+
+    instance_id: str = Field(description="PROJECTOR_INSTANCE_ID, by default <hostname>:<pid>")
+    started_at: datetime | None
+    heartbeat_at: datetime | None
+    expires_at: datetime = Field(description="When it stops counting as live without a heartbeat")
+    leases: list[str] = Field(description="The projections whose lease it holds")
+
+
+class ProjectorReport(BaseModel):
+    """Every projection's status and the live projector instances (``projector status``)."""
+
+    projections: list[ProjectionStatus]
+    instances: list[InstanceStatus]
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +195,7 @@ async def projection_statuses(
         if entry.rebuilding_version is not None
     ]
     records = await load_checkpoints(document_store, ids)
+    leases = await read_leases(document_store)
     now = utc_now()
     statuses = []
     for projection in chosen:
@@ -187,6 +215,8 @@ async def projection_statuses(
                     limit=count_limit,
                     timeout_s=count_timeout_s,
                 )
+        lease = leases.get(projection.name)
+        held = lease if lease is not None and lease.live(now) else None
         rebuilding = None
         if entry.rebuilding_version is not None:
             rebuild_id = collection_name(projection.name, entry.rebuilding_version)
@@ -209,9 +239,41 @@ async def projection_statuses(
                 error=record.failure if record else None,
                 reason=record.reason if record else None,
                 rebuilding=rebuilding,
+                owner=held.owner if held else None,
+                lease_expires_at=held.expires_at if held else None,
             )
         )
     return statuses
+
+
+async def projector_instances(document_store: DocumentStore) -> list[InstanceStatus]:
+    """The live projector instances, by id, with the leases each holds."""
+    now = utc_now()
+    leases = await read_leases(document_store)
+    held: dict[str, list[str]] = {}
+    for lease in sorted(leases.values(), key=lambda lease: lease.projection):
+        if lease.live(now) and lease.owner is not None:
+            held.setdefault(lease.owner, []).append(lease.projection)
+    return [
+        InstanceStatus(
+            instance_id=instance.instance_id,
+            started_at=instance.started_at,
+            heartbeat_at=instance.heartbeat_at,
+            expires_at=instance.expires_at,
+            leases=held.get(instance.instance_id, []),
+        )
+        for instance in await live_instances(document_store, now)
+    ]
+
+
+async def projector_report(
+    document_store: DocumentStore, event_store: EventStoreReader
+) -> ProjectorReport:
+    """``projection_statuses`` and ``projector_instances`` together."""
+    return ProjectorReport(
+        projections=await projection_statuses(document_store, event_store),
+        instances=await projector_instances(document_store),
+    )
 
 
 def _rebuild_status(

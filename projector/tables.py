@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from projector.dead_letters import DeadLetter
-from projector.status import ProjectionStatus
+from projector.status import InstanceStatus, ProjectionStatus, ProjectorReport
 
 
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -21,8 +21,39 @@ def _optional(value: object, fmt: str = "{}") -> str:
     return "-" if value is None else fmt.format(value)
 
 
+def report_tables(report: ProjectorReport) -> str:
+    """The projections, then the live instances."""
+    return f"{status_table(report.projections)}\n\n{instances_table(report.instances)}"
+
+
+def instances_table(instances: Sequence[InstanceStatus]) -> str:
+    if not instances:
+        return "no live projector instance"
+    header = ("INSTANCE", "STARTED", "HEARTBEAT", "LEASES")
+    rows = [
+        (
+            i.instance_id,
+            _optional(i.started_at and i.started_at.isoformat(timespec="seconds")),
+            _optional(i.heartbeat_at and i.heartbeat_at.isoformat(timespec="seconds")),
+            ", ".join(i.leases) or "-",
+        )
+        for i in instances
+    ]
+    return _table(header, rows)
+
+
 def status_table(statuses: Sequence[ProjectionStatus]) -> str:
-    header = ("PROJECTION", "VER", "STATE", "CHECKPOINT", "HEAD", "LAG EV", "LAG S", "REBUILD")
+    header = (
+        "PROJECTION",
+        "VER",
+        "STATE",
+        "CHECKPOINT",
+        "HEAD",
+        "LAG EV",
+        "LAG S",
+        "OWNER",
+        "REBUILD",
+    )
     rows = []
     notes = []
     for status in statuses:
@@ -43,6 +74,7 @@ def status_table(statuses: Sequence[ProjectionStatus]) -> str:
                 _optional(status.head_position),
                 lag,
                 _optional(status.lag_seconds, "{:.1f}"),
+                _optional(status.owner),
                 rebuild,
             )
         )

@@ -96,9 +96,15 @@ async def test_status_after_the_projector_caught_up(
                 return statuses if live else None
 
             statuses = by_name(await wait_until(all_live, "every projection to be live"))
+            instances = (await client.get("/projections")).json()["instances"]
 
+    # One projector instance runs: it holds every projection's lease.
+    [instance] = instances
+    assert sorted(instance["leases"]) == sorted(PROJECTION_NAMES)
     for name in PROJECTION_NAMES:
         status = statuses[name]
+        assert status["owner"] == instance["instance_id"]
+        assert status["lease_expires_at"] is not None
         assert status["version"] == 1
         assert status["lag_seconds"] == 0.0
         assert status["lag_events_exact"] is True

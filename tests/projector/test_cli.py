@@ -111,14 +111,18 @@ async def test_status_rebuild_and_dead_letters_from_the_command_line(
 
     code, output = await asyncio.to_thread(command, "status", "--json")
     assert code == 0, output
-    statuses = {s["name"]: s for s in json.loads(output)}
+    report = json.loads(output)
+    assert report["instances"] == []  # the daemon stopped: no live instance
+    statuses = {s["name"]: s for s in report["projections"]}
     assert set(statuses) == {"order_views", "customer_summaries", "daily_sales"}
     views = statuses["order_views"]
     assert (views["version"], views["state"], views["lag_events"]) == (1, "stopped", 0)
     assert views["checkpoint_position"] >= last
+    assert (views["owner"], views["lease_expires_at"]) == (None, None)  # released on stop
 
     code, output = await asyncio.to_thread(command, "status")
     assert code == 0 and "order_views" in output and "LAG EV" in output
+    assert "OWNER" in output and "no live projector instance" in output
 
     code, output = await asyncio.to_thread(command, "rebuild", "order_views", "--no-progress")
     assert code == 0, output

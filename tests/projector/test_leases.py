@@ -18,7 +18,11 @@ from projector.leases import (
     read_leases,
 )
 from projector.projections import OrderViews
+from projector.status import projection_statuses, projector_instances
 from shared.ports.document_store import DocumentStore
+from tests.fakes.event_store import InMemoryEventStore
+from tests.projector.support import running_daemon
+from tests.waiting import wait_until
 
 NAMES = ("order_views", "customer_summaries", "daily_sales")
 LEASE_S = 10.0
@@ -236,3 +240,24 @@ async def test_a_rebuilds_save_leaves_a_stamped_checkpoint_alone(
     await save_checkpoints(document_store, [rebuild], clocks.now())
     record = await load_checkpoint(document_store, daemon.checkpoint_id)
     assert record is not None and record.position == 30
+
+
+async def test_status_names_each_projections_owner_and_the_live_instances(
+    document_store: DocumentStore,
+) -> None:
+    events = InMemoryEventStore()
+    async with running_daemon(events, document_store, instance_id="solo"):
+
+        async def fed() -> bool:
+            statuses = await projection_statuses(document_store, events)
+            return all(status.owner == "solo" for status in statuses)
+
+        await wait_until(fed, "every projection owned by the one instance")
+        [instance] = await projector_instances(document_store)
+        assert instance.instance_id == "solo"
+        assert sorted(instance.leases) == sorted(NAMES)
+        [status, *_] = await projection_statuses(document_store, events)
+        assert status.lease_expires_at is not None
+    # A clean stop gives the leases back and withdraws the instance.
+    assert await projector_instances(document_store) == []
+    assert all(s.owner is None for s in await projection_statuses(document_store, events))
