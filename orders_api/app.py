@@ -2,9 +2,10 @@
 
 ``create_app`` is the only place that builds store clients (in the lifespan, which waits for
 them with bounded retries, opens them and closes them again) and wires the buses, the
-read-your-writes watcher, the metrics and the background rebuilds (stopped before the stores
-close). Stores passed in are used as they are and left open: their owner (a test, the
-benchmark) manages them. The admin router is mounted only when ``ADMIN_TOKEN`` is set.
+read-your-writes watcher, the metrics, the projection report of health and metrics, and the
+background rebuilds (stopped before the stores close). Stores passed in are used as they are
+and left open: their owner (a test, the benchmark) manages them. The admin router is mounted
+only when ``ADMIN_TOKEN`` is set.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ from fastapi.routing import APIRoute
 from starlette.types import ASGIApp
 
 from orders_api import admin, health, metrics_route, projections
+from orders_api.deps import DropsProjectionReportAfterAction
 from orders_api.errors import install_error_handlers
 from orders_api.metrics import ApiMetrics
 from orders_api.middleware import BodySizeLimitMiddleware, CorrelationIdMiddleware
 from orders_api.openapi import install_openapi
+from orders_api.projection_report import ProjectionReport
 from orders_api.rebuild_jobs import RebuildJobs
 from orders_api.request_metrics import RequestMetricsMiddleware
 from orders_api.settings import ApiSettings
@@ -135,6 +138,10 @@ def create_app(
                 documents, events, retire_grace_s=settings.projector_retire_grace_s
             )
             stack.push_async_callback(app.state.rebuild_jobs.close)  # before the stores close
+            app.state.projection_report = ProjectionReport(
+                documents, events, ttl_s=settings.projection_report_ttl_s
+            )
+            stack.push_async_callback(app.state.projection_report.close)
             log.info("stores reachable; admin endpoints %s", admin_state)
             yield
 
@@ -161,7 +168,7 @@ def create_app(
     app.include_router(projections.router)
     app.include_router(metrics_route.router)
     if settings.admin_token is not None:  # without a token the admin paths do not exist
-        app.include_router(admin.router)
+        app.include_router(admin.router, dependencies=[DropsProjectionReportAfterAction])
     install_openapi(app)
     app.add_middleware(BodySizeLimitMiddleware, max_bytes=settings.max_body_bytes)
     return app

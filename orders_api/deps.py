@@ -6,11 +6,13 @@ read is put on ``app.state`` by the app factory.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from typing import Annotated, cast
 
 from fastapi import Depends, Request
 
 from orders_api.metrics import ApiMetrics
+from orders_api.projection_report import ProjectionReport
 from orders_api.rebuild_jobs import RebuildJobs
 from orders_api.settings import ApiSettings
 from shared.ports.document_store import DocumentStore
@@ -46,3 +48,25 @@ async def get_metrics(request: Request) -> ApiMetrics:
 
 
 MetricsDep = Annotated[ApiMetrics, Depends(get_metrics)]
+
+
+async def get_projection_report(request: Request) -> ProjectionReport:
+    return cast(ProjectionReport, request.app.state.projection_report)
+
+
+ProjectionReportDep = Annotated[ProjectionReport, Depends(get_projection_report)]
+
+
+async def _drop_projection_report_after_action(
+    request: Request, report: ProjectionReportDep
+) -> AsyncIterator[None]:
+    # Past the yield only when the route succeeded, and only actions count: a refused request
+    # (no token, nothing to park) changed nothing and must not make probes read the stores.
+    yield
+    if request.method not in ("GET", "HEAD"):
+        report.invalidate()
+
+
+# On the admin router: after an operator's action the next probe or scrape reads the
+# projections again, so it shows the action's effect at once ("function": before the answer).
+DropsProjectionReportAfterAction = Depends(_drop_projection_report_after_action, scope="function")

@@ -5,7 +5,8 @@ timeout. Projections are reported but do not decide readiness: lag only makes an
 (read-your-writes flags them stale), and a failed projection affects the queries it feeds, not
 the commands or the other queries; taking the API out of rotation or restarting it would fix
 neither. A failed projection turns ``status`` into ``degraded`` (still 200) with a warning that
-says how to resume it.
+says how to resume it. The projection figures come from ``orders_api.projection_report``: read
+at most once per ``PROJECTION_REPORT_TTL_S`` for every probe and scrape, their age given.
 """
 
 from __future__ import annotations
@@ -19,12 +20,11 @@ from fastapi import APIRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from orders_api import problems
-from orders_api.deps import DocumentStoreDep, EventStoreDep
+from orders_api.deps import DocumentStoreDep, EventStoreDep, ProjectionReportDep
 from orders_api.ops_docs import NOT_READY, READY_EXAMPLE, ok
-from projector.facade import ProjectionStatus, projection_statuses
-from shared.ports.document_store import DocumentStore
+from orders_api.projection_report import ProjectionReport, ReportUnavailable
+from projector.facade import ProjectionStatus
 from shared.ports.errors import StoreUnavailable
-from shared.ports.event_store import EventStoreReader
 from shared.process.deadlines import within
 from shared.process.logging_setup import redact
 from shared.web.problem_details import ProblemError
@@ -32,10 +32,6 @@ from shared.web.problem_details import ProblemError
 router = APIRouter(prefix="/health", tags=["operations"])
 log = logging.getLogger(__name__)
 PING_TIMEOUT_S = 2.0
-# The projection report must not make a probe slow: a small counting bound, an overall limit.
-STATUS_TIMEOUT_S = 2.0
-COUNT_LIMIT = 200
-COUNT_TIMEOUT_S = 0.3
 
 
 class Liveness(BaseModel):
@@ -62,6 +58,11 @@ class Readiness(BaseModel):
     checks: dict[str, str] = Field(description="Each store: ok, or why it is unavailable")
     projections: list[ProjectionLag] | None = Field(
         description="Lag of each projection (None when it could not be read in time)"
+    )
+    projections_age_s: float | None = Field(
+        default=None,
+        description="How old the projection figures are, in seconds: they are read at most "
+        "once per PROJECTION_REPORT_TTL_S for all probes and scrapes (None without figures)",
     )
     warnings: list[str]
 
@@ -107,20 +108,15 @@ def _lag(status: ProjectionStatus) -> ProjectionLag:
 
 
 async def projection_lags(
-    documents: DocumentStore, events: EventStoreReader
-) -> tuple[list[ProjectionLag] | None, list[str]]:
-    """Each projection's lag, and warnings about failed ones (or about the report itself)."""
+    report: ProjectionReport,
+) -> tuple[list[ProjectionLag] | None, list[str], float | None]:
+    """Each projection's lag, warnings about failed ones (or about the report itself), and
+    how old the figures are."""
     try:
-        statuses = await within(
-            projection_statuses(
-                documents, events, count_limit=COUNT_LIMIT, count_timeout_s=COUNT_TIMEOUT_S
-            ),
-            STATUS_TIMEOUT_S,
-        )
-    except TimeoutError:
-        return None, [f"projection status not read within {STATUS_TIMEOUT_S:g}s"]
-    except StoreUnavailable as error:
-        return None, [f"projection status unavailable: {redact(str(error))}"]
+        reading = await report.read()
+    except ReportUnavailable as error:
+        return None, [f"projection status {error.reason}"], None
+    statuses = reading.statuses
     lags = [_lag(status) for status in statuses]
     warnings = [
         f"projection {lag.name} v{lag.version} {lag.error}; after fixing or inspecting it: "
@@ -134,7 +130,7 @@ async def projection_lags(
         for status in statuses
         if status.state == "failing"
     ]
-    return lags, warnings
+    return lags, warnings, report.age_s(reading)
 
 
 @router.get(
@@ -142,7 +138,9 @@ async def projection_lags(
     response_model=Readiness,
     responses={**ok(READY_EXAMPLE), **NOT_READY},
 )
-async def ready(events: EventStoreDep, documents: DocumentStoreDep) -> Readiness:
+async def ready(
+    events: EventStoreDep, documents: DocumentStoreDep, report: ProjectionReportDep
+) -> Readiness:
     """Both stores answer a ping (503 naming the one that does not); projector lag reported."""
     results = await asyncio.gather(
         _check("eventstore", events.ping), _check("mongodb", documents.ping)
@@ -158,10 +156,11 @@ async def ready(events: EventStoreDep, documents: DocumentStoreDep) -> Readiness
             headers={"Retry-After": "1"},
             checks=checks,
         )
-    projections, warnings = await projection_lags(documents, events)
+    projections, warnings, age_s = await projection_lags(report)
     return Readiness(
         status="degraded" if warnings else "ready",
         checks=checks,
         projections=projections,
+        projections_age_s=age_s,
         warnings=warnings,
     )

@@ -55,6 +55,10 @@ class ApiSettings(StoreSettings):
     # How long one call to a store may take, retries included, before the request is answered
     # 503 with Retry-After: a store that stops answering must not hold requests for a minute.
     store_timeout_s: Annotated[float, Field(gt=0, le=120)] = STORE_TIMEOUT_S
+    # How old the projection figures of /health/ready and /metrics may get before the next
+    # probe or scrape reads them again (orders_api.projection_report): however many arrive, the
+    # stores are read at most once per interval. 0 reads at every call (one reading at a time).
+    projection_report_ttl_s: Annotated[float, Field(ge=0, le=300)] = 5.0
     # Bounds on what clients may hold (see orders_api.server): beyond each, a deliberate
     # refusal (503 + Retry-After, 408, or a closed connection) and one throttled log line.
     read_wait_max_waiters: Annotated[int, Field(ge=1, le=100_000)] = 500
