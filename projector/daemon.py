@@ -94,6 +94,7 @@ class DaemonController:
         self._retiring: dict[str, tuple[int, datetime]] = {}
         self._leases = leases
         self._resume_rebuild = resume_rebuild
+        self._fed: set[str] | None = None
 
     async def prepare(self) -> None:
         """Registry entries, indexes of the active versions, and leftovers of old versions."""
@@ -164,7 +165,8 @@ class DaemonController:
                 )
             targets[target.name] = restored
         session = [self._resumed(target) for target in targets.values()]
-        if self._leases is not None:
+        if self._leases is not None and set(targets) != self._fed:
+            self._fed = set(targets)
             log.info(
                 "instance %s feeds %s",
                 self._leases.instance_id,

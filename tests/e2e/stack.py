@@ -106,7 +106,12 @@ class Stack:
 
     @classmethod
     def configure(
-        cls, data_dir: Path, log_path: Path, *, mongo_database: str | None = None
+        cls,
+        data_dir: Path,
+        log_path: Path,
+        *,
+        mongo_database: str | None = None,
+        extra_env: dict[str, str] | None = None,
     ) -> Stack:
         """A stack on free ports over ``data_dir``; real servers from the environment if set."""
         env = {k: v for k, v in os.environ.items() if k not in ("EVENTSTORE_URI", "MONGO_URI")}
@@ -120,6 +125,7 @@ class Stack:
         env.update(DATA_DIR=str(data_dir), LOG_FORMAT="text", PYTHONUNBUFFERED="1")
         if mongo_database:
             env["MONGO_DATABASE"] = mongo_database
+        env.update(extra_env or {})
         embedded = []
         for variable, name in (("EVENTSTORE_URI", "eventstore"), ("MONGO_URI", "mongo")):
             uri = external_uri(variable)
@@ -250,8 +256,10 @@ class StackFactory:
         # Against a real MongoDB the read models go to a database of the test's own.
         self._database = f"e2e_{uuid.uuid4().hex}" if external_uri("MONGO_URI") else None
 
-    def __call__(self) -> Stack:
+    def __call__(self, **extra_env: str) -> Stack:
         log_path = self._tmp_path / f"stack-{len(self.started) + 1}.log"
-        stack = Stack.configure(self.data_dir, log_path, mongo_database=self._database)
+        stack = Stack.configure(
+            self.data_dir, log_path, mongo_database=self._database, extra_env=extra_env
+        )
         self.started.append(stack)
         return stack.start()

@@ -12,6 +12,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,6 +28,7 @@ from tests.e2e.traffic import (
     projector_caught_up,
     read_own_write,
 )
+from tests.waiting import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -53,15 +55,15 @@ class Life:
         return self.quantity * self.unit_price
 
 
-def check_runs_as_separate_processes(stack: Stack) -> None:
-    programs = ["orders-api", "projector"]
-    programs += [f"embedded-{name}" for name in stack.embedded]
-    for program in programs:
+def check_runs_as_separate_processes(stack: Stack, projectors: int = 1) -> None:
+    programs = {"orders-api": 1, "projector": projectors}
+    programs |= {f"embedded-{name}": 1 for name in stack.embedded}
+    for program, count in programs.items():
         running = stack.processes_named(program)
-        assert len(running) == 1, f"{program}: {running} in {stack.tree}"
+        assert len(running) == count, f"{program}: {running} in {stack.tree}"
 
 
-def stop_cleanly(stack: Stack) -> None:
+def stop_cleanly(stack: Stack, projectors: tuple[str, ...] = ("projector",)) -> None:
     """Ctrl-C; honcho and every process of the stack exit, nothing needs SIGKILL."""
     code = stack.interrupt()
     survivors = stack.survivors()
@@ -69,8 +71,8 @@ def stop_cleanly(stack: Stack) -> None:
     assert code in CTRL_C_EXIT_CODES, f"run-stack exited with {code}"
     assert not survivors, f"still running after the stack stopped: {survivors}"
     assert "sending SIGKILL" not in output, "a process had to be killed"
-    exits = dict(re.findall(r"^\S+ system +\| (\w+)\.1 stopped \(rc=(-?\d+)\)$", output, re.M))
-    expected = {"api", "projector", *stack.embedded}
+    exits = dict(re.findall(r"^\S+ system +\| ([\w-]+)\.1 stopped \(rc=(-?\d+)\)$", output, re.M))
+    expected = {"api", *projectors, *stack.embedded}
     assert set(exits) == expected, f"stopped: {exits}, expected {expected}"
     unclean = {name: rc for name, rc in exits.items() if rc not in CLEAN_PROCESS_EXITS}
     assert not unclean, f"exit codes: {unclean}"
@@ -236,3 +238,36 @@ async def test_orders_survive_a_restart_on_the_same_data_dir(stacks: StackFactor
         view = await read_own_write(api, f"/orders/{created.order_id}", paid.position)
         assert (view["status"], view["amount_paid"]) == ("paid", 1400)
     stop_cleanly(second)
+
+
+async def test_two_projector_instances_share_the_projections(stacks: StackFactory) -> None:
+    stack = stacks(PROJECTOR_INSTANCES="2")
+    await stack.wait_ready()
+    check_runs_as_separate_processes(stack, projectors=2)
+    async with httpx.AsyncClient(base_url=stack.api_url, timeout=30.0) as api:
+
+        async def spread() -> dict[str, list[str]] | None:
+            report = (await api.get("/projections")).json()
+            leases = {i["instance_id"]: sorted(i["leases"]) for i in report["instances"]}
+            owners = [s["owner"] for s in report["projections"]]
+            shared = len(leases) == 2 and all(leases.values()) and None not in owners
+            return leases if shared else None
+
+        leases = await wait_until(spread, "both instances to hold leases", within_s=120)
+        assert set(leases) == {"projector-1", "projector-2"}
+        assert sorted(name for names in leases.values() for name in names) == sorted(
+            ("order_views", "customer_summaries", "daily_sales")
+        )
+        await projector_caught_up(api)
+        life = await drive_order_life(api)
+        await check_read_models(api, life)
+    stop_cleanly(stack, projectors=("projector-1", "projector-2"))
+
+
+def test_a_bad_projector_instance_count_is_refused(tmp_path: Path) -> None:
+    stack = Stack.configure(
+        tmp_path / "data", tmp_path / "stack.log", extra_env={"PROJECTOR_INSTANCES": "many"}
+    ).start()
+    assert stack.process is not None
+    assert stack.process.wait(30) == 2
+    assert "PROJECTOR_INSTANCES must be a whole number from 1 to 9" in stack.output()
