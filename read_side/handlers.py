@@ -23,9 +23,12 @@ CREATED_AT = "created_at"
 
 
 async def get_order(query: GetOrder, *, read_models: ReadModels) -> Answer[OrderView | None]:
-    """The order's view, or None when the read model has no such order."""
-    snapshot = await read_models.snapshot(ORDER_VIEWS, query.min_position, query.wait_ms)
-    document = await read_models.store.find_one(snapshot.collection, {"_id": str(query.order_id)})
+    """The order's view, or None when the read model has no such order. With a consistency
+    token, the order's own document may answer before the projection's checkpoint has moved
+    (see ``ReadModels.document``)."""
+    snapshot, document = await read_models.document(
+        ORDER_VIEWS, str(query.order_id), query.min_position, query.wait_ms
+    )
     view = OrderView.from_document(document) if document is not None else None
     return Answer(view, snapshot.position, snapshot.stale)
 

@@ -3,8 +3,11 @@
 Every answer carries ``X-Read-Model-Position`` (the commit position the read model had
 applied); a request with ``X-Consistency-Token`` also gets ``X-Read-Model-Stale`` (``true`` when
 the read model did not reach the token within ``wait_ms``: lag makes an answer stale, never an
-error). An unknown customer has an all-zero summary rather than a 404: the read side knows
-customers only through their orders, so "no orders yet" is a valid answer, not a missing one.
+error). One order is fresh as soon as its own document has applied the token, which it does
+before the read model's position moves past it: that answer is ``false`` with a position that
+may still be short of the token. An unknown customer has an all-zero summary rather than a
+404: the read side knows customers only through their orders, so "no orders yet" is a valid
+answer, not a missing one.
 
 A read that would have to wait while READ_WAIT_MAX_WAITERS reads wait already is refused at
 once (503 with Retry-After), and a waiting read is given up as soon as its client leaves.
