@@ -130,8 +130,9 @@ class ApiMetrics:
         )
         self.status_ok = Gauge(
             "orders_api_projection_status_ok",
-            "1 when the projection gauges were refreshed at this scrape; 0 when the stores did "
-            "not answer in time (the gauges then keep their previous values)",
+            "1 when the projection gauges come from a successful reading (at most "
+            "PROJECTION_REPORT_TTL_S old); 0 when the stores did not answer in time (the gauges "
+            "then keep their previous values)",
             registry=registry,
         )
 

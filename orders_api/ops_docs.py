@@ -104,6 +104,7 @@ READY_EXAMPLE: dict[str, Any] = {
             "error": None,
         }
     ],
+    "projections_age_s": 1.2,
     "warnings": [],
 }
 METRICS_EXAMPLE = """\

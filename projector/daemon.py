@@ -309,8 +309,7 @@ async def run_daemon(
         observer=observer,
     )
     log.info("projector instance %s starting (leases of %.1f s)", keeper.instance_id, lease_s)
-    with contextlib.suppress(StoreUnavailable):
-        await keeper.tick()  # the first session starts with the leases it can take now
+    await keeper.beat()  # the first session starts with the leases it can take now
     heartbeat = asyncio.create_task(keeper.run(stop))
     try:
         await _run_until_stopped(runner.run(controller), stop)

@@ -212,17 +212,21 @@ class LeaseKeeper:
         """Heartbeat until ``stop`` is set: a tick every ``renew_every_s`` (sooner when a lease
         this instance may take expires first); a store outage is logged and retried."""
         while not stop.is_set():
-            try:
-                await self.tick()
-            except StoreUnavailable as error:
-                log.warning("leases: store unavailable (%s); retrying", error)
-            except Exception:
-                log.exception("leases: heartbeat failed; retrying")
+            await self.beat()
             delay = self.renew_every_s
             if self._wake_at is not None:
                 delay = min(delay, max(self._wake_at - self._monotonic(), 0.05))
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), delay)
+
+    async def beat(self) -> None:
+        """``tick``, logging instead of raising: a heartbeat that failed is retried next time."""
+        try:
+            await self.tick()
+        except StoreUnavailable as error:
+            log.warning("leases: store unavailable (%s); retrying", error)
+        except Exception as error:
+            log.warning("leases: heartbeat failed (%s: %s); retrying", type(error).__name__, error)
 
     async def tick(self) -> None:
         """One heartbeat: announce this instance, renew what it holds, then give back one lease
