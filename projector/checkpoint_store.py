@@ -219,8 +219,8 @@ async def save_checkpoints(store: DocumentStore, targets: Sequence[Target], now:
     result = await store.bulk_write(CHECKPOINTS, [checkpoint_op(t, now) for t in targets])
     if result.changed < len(targets) and any(t.lease is not None for t in targets):
         raise LeaseLost(
-            f"checkpoint saves refused for {', '.join(t.checkpoint_id for t in targets)}: "
-            "a lease was taken over"
+            f"{len(targets) - result.changed} of the checkpoint saves of "
+            f"{', '.join(t.checkpoint_id for t in targets)} refused: a lease was taken over"
         )
 
 

@@ -152,7 +152,11 @@ class DaemonController:
                 log.warning("projection %s: a newer lease stamped its checkpoint", name)
                 lease.revoke()
                 del targets[name]
-        reread = [t for t in targets.values() if t.name in fresh or t.failure is not None]
+        # Every target is read back from its checkpoint: stored under our own fence it is where
+        # the last save that took effect left it (a bulk save refused for one lease may have
+        # landed for the others while the runner kept their older progress), and a failed
+        # version's may have been resumed by an operator.
+        reread = list(targets.values())
         records = await load_checkpoints(self._store, [t.checkpoint_id for t in reread])
         for target in reread:
             restored = target.restored(records.get(target.checkpoint_id))
@@ -241,12 +245,17 @@ class DaemonController:
 
     async def on_outage(self, reason: str, targets: Sequence[Target]) -> None:
         """Best effort: MongoDB may be the store that is down."""
-        await save_checkpoints(self._store, [t for t in targets if t.accepting], self._clock())
+        await save_checkpoints(self._store, _writable(targets), self._clock())
 
     async def on_stop(self, targets: Sequence[Target]) -> None:
         """Record that the daemon stopped (after its last batch was saved)."""
-        stopped = [t.moved(Trigger.STOPPED) for t in targets if t.accepting]
+        stopped = [t.moved(Trigger.STOPPED) for t in _writable(targets)]
         await save_checkpoints(self._store, stopped, self._clock())
+
+
+def _writable(targets: Sequence[Target]) -> list[Target]:
+    """The targets accepting events whose lease (if any) is still held."""
+    return [t for t in targets if t.accepting and (t.lease is None or t.lease.held())]
 
 
 async def run_daemon(

@@ -22,8 +22,6 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from projector.catalog import subscription_event_types
 from projector.checkpoint_store import stamp_fence
 from projector.daemon import run_daemon
@@ -517,12 +515,6 @@ class FailingOnce(InMemoryEventStore):
             yield item
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: after a checkpoint save refused for one projection (LeaseLost), the runner "
-    "keeps the other targets at the positions before that save, though theirs landed; their "
-    "next save (here an outage report) moves their checkpoints back",
-)
 async def test_a_save_refused_for_one_projection_moves_no_other_checkpoint_back(
     document_store: DocumentStore,
 ) -> None:
