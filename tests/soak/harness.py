@@ -2,12 +2,22 @@
 
 ``run_soak(plan, workdir)`` returns ``Figures``: what ``benchmarks.soak`` prints and what the
 soak tests assert on (``Figures.failures()`` lists every proof that did not hold).
+
+With ``SoakPlan.projectors`` instances the projector's leases are proven too: every lease a
+``kill -9``ed owner held is taken over and fed by another instance, and an instance stopped with
+SIGTERM (rolling restart, end of the run) leaves no live lease owned by it. The figures show
+how long each lease that changed hands went unheld and unfed (failover after a kill, handover
+after a SIGTERM), the leases a stopping instance left to expire instead of giving them back,
+and the share of stale reads with a token in each phase of the run (steady, a fault, its
+aftermath).
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+import signal
+import statistics
 import time
 import uuid
 from collections import Counter
@@ -20,7 +30,15 @@ from shared.adapters.esdb_event_store import EsdbEventStore
 from shared.adapters.motor_document_store import MotorDocumentStore
 from tests.e2e.traffic import projector_caught_up
 from tests.soak.clients import Client, run_client
-from tests.soak.faults import Faults, checkpoints, inject, schedule
+from tests.soak.faults import (
+    Faults,
+    Takeovers,
+    checkpoints,
+    inject,
+    leases,
+    left_behind,
+    schedule,
+)
 from tests.soak.proofs import (
     Comparison,
     acknowledged_writes_lost,
@@ -28,12 +46,15 @@ from tests.soak.proofs import (
     final_round,
     head_position,
 )
-from tests.soak.record import Record
-from tests.soak.stack import START_ORDER, SoakStack
+from tests.soak.record import STEADY, Record
+from tests.soak.stack import LEASE_S, SoakStack
 
 HTTP_TIMEOUT_S = 60.0
 CATCH_UP_TIMEOUT_S = 300.0
 FINAL_LIVES = 4
+# What a projector instance logs when it finds it no longer holds a lease it had (its renewal
+# came too late: a store outage, or a process stalled past the lease), and on a takeover.
+LEASE_LOG_LINES = {"lease lost": "lease lost;", "lease taken over": "lease taken over by"}
 
 
 @dataclass(frozen=True)
@@ -45,6 +66,9 @@ class SoakPlan:
     catch_up_events: int = 1000
     catch_up_kills: int = 1  # each: stopped while this many events pile up, killed at 1st write
     customers: int = 40
+    projectors: int = 1  # projector instances sharing the projections through leases
+    lease_s: float = LEASE_S  # their PROJECTOR_LEASE_S
+    rolling_restarts: int = 0  # each: every instance replaced in turn (SIGTERM, new instance)
 
 
 @dataclass
@@ -61,6 +85,12 @@ class Figures:
     restarts: dict[str, int] = field(default_factory=dict)
     unexpected_exits: list[str] = field(default_factory=list)
     findings: list[str] = field(default_factory=list)
+    failovers: Takeovers = field(default_factory=Takeovers)
+    handovers: Takeovers = field(default_factory=Takeovers)
+    leases_left: list[str] = field(default_factory=list)  # live, owned by a stopped instance
+    lapsed: list[str] = field(default_factory=list)  # left to expire by a SIGTERM'd instance
+    lease_log: Counter[str] = field(default_factory=Counter)
+    traffic_seconds: float = 0.0
     seconds: float = 0.0
 
     def failures(self) -> list[str]:
@@ -94,22 +124,51 @@ class Figures:
         catch_ups = self.injected["projector kill -9 at its first catch-up write"]
         if catch_ups < self.plan.catch_up_kills:
             failed.append(f"only {catch_ups} catch-up kills of {self.plan.catch_up_kills}")
-        if not self.catch_up_events or min(self.catch_up_events) < self.plan.catch_up_events:
+        if self.plan.catch_up_kills and (
+            not self.catch_up_events or min(self.catch_up_events) < self.plan.catch_up_events
+        ):
             failed.append(f"catch-up kill behind {self.catch_up_events} events")
+        if self.plan.projector_kills and not self.failovers.acquired:
+            failed.append("no projector kill -9 hit an instance holding a lease")
+        rolling = self.injected["rolling restart"]
+        if rolling < self.plan.rolling_restarts:
+            failed.append(f"only {rolling} rolling restarts of {self.plan.rolling_restarts}")
+        if self.plan.rolling_restarts and not self.handovers.acquired:
+            failed.append("no lease changed hands in the rolling restarts")
+        if self.leases_left:
+            failed.append(f"live leases still owned by stopped instances: {self.leases_left}")
         return failed
 
     def lines(self) -> list[str]:
         record = self.record
+        rate = len(record.acks) / self.traffic_seconds if self.traffic_seconds else 0.0
         out = [
-            f"duration: {self.seconds:.0f} s (traffic planned {self.plan.seconds:.0f} s, "
-            f"{self.plan.clients} + {self.plan.hot_clients} hot clients)",
-            f"commands acknowledged: {len(record.acks)} (+ {self.final_commands} in the final "
-            f"round), events acknowledged: {record.events_acknowledged}",
+            f"duration: {self.seconds:.0f} s (traffic planned {self.plan.seconds:.0f} s, ran "
+            f"{self.traffic_seconds:.0f} s, {self.plan.clients} + {self.plan.hot_clients} hot "
+            "clients)",
+            f"commands acknowledged: {len(record.acks)} ({rate:.1f}/s over the traffic; + "
+            f"{self.final_commands} in the final round), events acknowledged: "
+            f"{record.events_acknowledged}",
             f"retries (503 + Retry-After or no answer, same Idempotency-Key): {record.retries}",
             f"requests without an answer: {sum(record.dropped.values())} {dict(record.dropped)}",
-            f"reads with a token: {dict(record.token_reads)}",
+            f"reads with a token: {_stale(*record.stale_share())}",
+            *(
+                f"  {phase} ({record.phase_seconds[phase]:.0f} s): "
+                f"{_stale(*record.stale_share(phase))}"
+                for phase in sorted(record.phase_seconds, key=lambda p: (p != STEADY, p))
+            ),
             "faults injected: " + ", ".join(f"{k}: {v}" for k, v in sorted(self.injected.items())),
             f"catch-up kill: {self.catch_up_events} events behind",
+            f"projector instances: {self.plan.projectors}, PROJECTOR_LEASE_S "
+            f"{self.plan.lease_s:g}; {self.plan.rolling_restarts} rolling restarts planned",
+            "failover after a kill -9 of an owner, until another instance "
+            f"{_takeovers(self.failovers)}",
+            "handover after a SIGTERM of an owner, until another instance "
+            f"{_takeovers(self.handovers)}",
+            "projector logs: "
+            + ", ".join(f"{label}: {self.lease_log[label]}" for label in LEASE_LOG_LINES),
+            f"leases a SIGTERM'd instance left to expire instead of giving back: "
+            f"{len(self.lapsed)} {self.lapsed[:6]}",
             f"acknowledged writes lost: {len(self.lost)}",
         ]
         for name, compared in self.comparison.compared.items():
@@ -138,11 +197,61 @@ def _mb(kb: int | None) -> str:
     return "?" if kb is None else f"{kb / 1024:.0f}"
 
 
+def _stale(stale: int, reads: int) -> str:
+    return f"{stale}/{reads} stale ({100 * stale / reads:.0f} %)" if reads else "none"
+
+
+def _spread(seconds: list[float]) -> str:
+    if not seconds:
+        return "none"
+    return (
+        f"{len(seconds)} leases, p50 {statistics.median(seconds):.2f} s, max {max(seconds):.2f} s"
+    )
+
+
+def _takeovers(takeovers: Takeovers) -> str:
+    """How long the leases that changed hands went unheld and unfed."""
+    return (
+        f"acquired the lease: {_spread(takeovers.acquired)}; fed the projection (first "
+        f"checkpoint save): {_spread(takeovers.fed)}"
+    )
+
+
+def _count_lease_lines(stack: SoakStack) -> Counter[str]:
+    counts: Counter[str] = Counter()
+    for path in stack.projector_logs():
+        text = path.read_text(errors="replace")
+        for label, line in LEASE_LOG_LINES.items():
+            counts[label] += text.count(line)
+    return counts
+
+
+async def _stop_projectors(
+    stack: SoakStack, documents: MotorDocumentStore
+) -> tuple[list[str], list[str]]:
+    """SIGTERM every instance at once; the leases they still own afterwards: (live, expired)."""
+    running = [managed for managed in stack.projectors if managed.running()]
+    ids = [managed.instance_id for managed in running]
+    await asyncio.gather(
+        *(asyncio.to_thread(managed.signal, signal.SIGTERM) for managed in running)
+    )
+    found = await leases(documents)
+    if found is None:
+        return ["the leases were not readable"], []
+    live: list[str] = []
+    lapsed: list[str] = []
+    for instance_id in ids:
+        owned, expired = left_behind(found, instance_id)
+        live += owned
+        lapsed += expired
+    return live, lapsed
+
+
 async def run_soak(plan: SoakPlan, workdir: Path) -> Figures:
     """Start the stack, drive traffic under faults, prove; the stack is gone afterwards."""
     started = time.monotonic()
     figures = Figures(plan)
-    stack = SoakStack(workdir / "data", workdir / "logs")
+    stack = SoakStack(workdir / "data", workdir / "logs", plan.projectors, plan.lease_s)
     documents = MotorDocumentStore(stack.mongo_uri, stack.database)
     events = EsdbEventStore(stack.eventstore_uri)
     try:
@@ -154,8 +263,8 @@ async def run_soak(plan: SoakPlan, workdir: Path) -> Figures:
             await projector_caught_up(api)
             stack.record_rss_start()  # every process has served by now
             faults = Faults(stack, documents, figures.record)
-            await _traffic_under_faults(api, plan, faults)
-            faults.revive_projector()
+            figures.traffic_seconds = await _traffic_under_faults(api, plan, faults)
+            faults.revive_projectors()
             final, figures.final_problems = await final_round(api, FINAL_LIVES)
             figures.final_commands = len(final.acks)
         stack.record_rss_end()
@@ -169,14 +278,18 @@ async def run_soak(plan: SoakPlan, workdir: Path) -> Figures:
         figures.lost = await acknowledged_writes_lost(events, figures.record.acks + final.acks)
         figures.comparison = await compare_with_clean_rebuild(stack, documents, head)
         figures.injected, figures.catch_up_events = faults.injected, faults.catch_up_events
+        figures.failovers, figures.handovers = faults.failovers, faults.handovers
         figures.findings = faults.findings
+        figures.leases_left, lapsed = await _stop_projectors(stack, documents)
+        figures.lapsed = faults.lapsed + lapsed
         await asyncio.to_thread(stack.stop)
     finally:
         stack.kill_all()
         await events.close()
         await documents.close()
         figures.unexpected_exits = stack.unexpected_exits()
-        for name in START_ORDER:
+        figures.lease_log = _count_lease_lines(stack)
+        for name in stack.order:
             managed = stack[name]
             figures.rss_kb[name] = (managed.rss_start_kb, managed.rss_end_kb)
             figures.restarts[name] = managed.starts
@@ -184,7 +297,9 @@ async def run_soak(plan: SoakPlan, workdir: Path) -> Figures:
     return figures
 
 
-async def _traffic_under_faults(api: httpx.AsyncClient, plan: SoakPlan, faults: Faults) -> None:
+async def _traffic_under_faults(api: httpx.AsyncClient, plan: SoakPlan, faults: Faults) -> float:
+    """Clients and faults for the planned time (longer if the faults take longer): how long the
+    traffic ran."""
     run_id = uuid.uuid4().hex[:8]
     customers = [f"soak-{run_id}-{n}" for n in range(plan.customers)]
     record = faults.record
@@ -196,19 +311,22 @@ async def _traffic_under_faults(api: httpx.AsyncClient, plan: SoakPlan, faults: 
         asyncio.create_task(run_client(c, hot=c.number >= plan.clients, run_id=run_id))
         for c in clients
     ]
+    started = time.monotonic()
     try:
-        started = time.monotonic()
         await inject(
             faults,
-            schedule(plan.projector_kills, plan.catch_up_kills),
+            schedule(plan.projector_kills, plan.catch_up_kills, plan.rolling_restarts),
             plan.seconds * 0.85,
             plan.catch_up_events,
         )
         # Traffic goes on for the rest of the planned time (the last faults' aftermath).
         await asyncio.sleep(max(0.0, started + plan.seconds - time.monotonic()))
     finally:
+        faults.stop_watching()
+        record.enter(None)
         record.stopped = True
         results = await asyncio.gather(*tasks, return_exceptions=True)
     for result in results:
         if isinstance(result, BaseException):
             record.violation(f"a client failed: {type(result).__name__}: {result}")
+    return time.monotonic() - started

@@ -100,7 +100,7 @@ async def compare_with_clean_rebuild(
 ) -> Comparison:
     database = f"soak_clean_{uuid.uuid4().hex[:12]}"
     env = {**stack.env, "MONGO_DATABASE": database, "PROJECTOR_METRICS_PORT": str(free_port())}
-    rebuilder = Managed("projector-clean", stack["projector"].command, stack["projector"].log_dir)
+    rebuilder = Managed("projector-clean", stack.projector_command, stack.log_dir)
     clean = MotorDocumentStore(stack.mongo_uri, database)
     rebuilder.spawn(env)
     try:

@@ -4,6 +4,10 @@ One ``Record`` is shared by all clients of a run (asyncio: no locks needed). Com
 ``Record.send``, which applies the client retry policy: a 503 with ``Retry-After`` or a
 connection error is retried with the same request (same ``Idempotency-Key``: the API answers the
 first result if the first try was applied), within a bounded budget.
+
+Reads with a token are counted fresh or stale (``X-Read-Model-Stale``), a 404 as well (the order
+not projected yet), overall and by the ``phase`` of the run they were answered in (set by the
+fault injector: a fault, its aftermath, or ``steady``).
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ import httpx
 RETRY_BUDGET_S = 120.0  # one command may be retried this long (store outages last seconds)
 RETRY_AFTER_CAP_S = 5.0  # never sleep longer than this on one Retry-After
 CONNECTION_RETRY_S = 0.2
+STEADY = "steady"  # the phase of a run while no fault or its aftermath is going on
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,10 @@ class Record:
     server_error_samples: list[str] = field(default_factory=list)
     dropped: Counter[str] = field(default_factory=Counter)  # requests that got no answer, by error
     token_reads: Counter[str] = field(default_factory=Counter)  # fresh / stale
+    token_reads_by_phase: dict[str, Counter[str]] = field(default_factory=dict)
+    phase: str = STEADY  # what the faults are doing now (``enter``)
+    phase_seconds: dict[str, float] = field(default_factory=dict)  # time spent in each phase
+    phase_since: float | None = field(default_factory=time.monotonic)  # None: traffic over
     violations: list[str] = field(default_factory=list)
     versions: dict[str, int] = field(default_factory=dict)  # order -> highest version acked
     stopped: bool = False
@@ -73,6 +82,21 @@ class Record:
                     f"{response.request.method} {response.request.url.path} -> "
                     f"{response.status_code} {response.text[:300]}"
                 )
+
+    def enter(self, phase: str | None) -> None:
+        """From now on the run is in ``phase`` (None: the traffic is over)."""
+        now = time.monotonic()
+        if self.phase_since is not None:
+            spent = self.phase_seconds.get(self.phase, 0.0) + now - self.phase_since
+            self.phase_seconds[self.phase] = spent
+        self.phase_since = None if phase is None else now
+        self.phase = self.phase if phase is None else phase
+
+    def stale_share(self, phase: str | None = None) -> tuple[int, int]:
+        """(stale, all) reads with a token, in ``phase`` or overall."""
+        counts = self.token_reads if phase is None else self.token_reads_by_phase.get(phase)
+        counts = counts or Counter()
+        return counts["stale"], counts["stale"] + counts["fresh"]
 
     def violation(self, message: str) -> None:
         if len(self.violations) < 200:
@@ -138,18 +162,26 @@ class Record:
         self.versions[ack.order_id] = max(self.versions.get(ack.order_id, -1), ack.version)
 
     def token_read(self, label: str, response: httpx.Response, order: Ack | None) -> bool:
-        """Check a read made with ``order.position`` as its token; True when it was fresh.
+        """Check a read made with ``order.position`` as its token; True when it was fresh and
+        found.
 
         A fresh answer (``X-Read-Model-Stale: false``) must show the order at least at the
-        version acknowledged with that token: older data there is a lost update."""
-        if response.status_code != 200:
+        version acknowledged with that token: older data there, or a 404, is a lost update. A
+        stale 404 (the order not projected yet) counts as a stale read."""
+        if response.status_code not in (200, 404):
             return False
         stale = response.headers.get("X-Read-Model-Stale")
         if stale not in ("true", "false"):
             self.violation(f"{label}: X-Read-Model-Stale={stale!r} on a read with a token")
             return False
-        self.token_reads["stale" if stale == "true" else "fresh"] += 1
+        freshness = "stale" if stale == "true" else "fresh"
+        self.token_reads[freshness] += 1
+        self.token_reads_by_phase.setdefault(self.phase, Counter())[freshness] += 1
         if stale == "true":
+            return False
+        if response.status_code == 404:
+            if order is not None:
+                self.violation(f"{label}: fresh 404 for acknowledged order {order.order_id}")
             return False
         if order is not None and int(response.json().get("version", -1)) < order.version:
             self.violation(

@@ -7,6 +7,14 @@ would stop the whole stack when one process dies, so this module runs each Procf
 with the same shell and environment, and can ``kill -9`` and restart any one of them. Every
 incarnation of a process writes its own log file; a process is ready when its log shows the line
 it prints once it serves (``ready_marker``).
+
+The Procfile's ``projector`` line may run as several instances (``projector-1`` ..
+``projector-N``) sharing the projections through leases (``projector.leases``). Every
+incarnation of an instance is an instance of its own to the others: its
+``PROJECTOR_INSTANCE_ID`` is its log file's name (``projector-2-3`` is the third start of
+``projector-2``), as a restarted process gets a new ``<hostname>:<pid>``; each gets a free
+metrics port. Their leases last ``LEASE_S`` unless told otherwise, so that a ``kill -9``'d
+owner's projections are taken over within seconds.
 """
 
 from __future__ import annotations
@@ -19,7 +27,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from tests.e2e.stack import BIN, REPO, Stack
+from tests.e2e.stack import BIN, REPO, Stack, free_port
 
 PROCFILE = REPO / "Procfile"
 START_TIMEOUT_S = 60.0
@@ -31,8 +39,18 @@ READY_MARKERS = {
     "mongo": "embedded-mongo ready: ",
     "api": "orders-api ready on ",
 }
-# Started in this order (each waits for its ready line): stores, then the API, then the projector.
-START_ORDER = ("eventstore", "mongo", "api", "projector")
+# Started in this order (each waits for its ready line): stores, then the API, then the projector
+# instances (``instance_names``), which run the Procfile's ``projector`` line.
+START_ORDER = ("eventstore", "mongo", "api")
+PROJECTOR = "projector"
+LEASE_S = 2.0  # PROJECTOR_LEASE_S of the soak's projector instances, unless told otherwise
+
+
+def instance_names(count: int) -> tuple[str, ...]:
+    """The names of ``count`` projector instances: ``projector-1`` .. ``projector-<count>``."""
+    if count < 1:
+        raise ValueError(f"at least one projector instance, not {count}")
+    return tuple(f"{PROJECTOR}-{number}" for number in range(1, count + 1))
 
 
 def procfile_commands(path: Path = PROCFILE) -> dict[str, str]:
@@ -63,6 +81,7 @@ class Managed:
     name: str
     command: str
     log_dir: Path
+    instance: bool = False  # a projector instance: every start has an instance id of its own
     process: subprocess.Popen[bytes] | None = None
     starts: int = 0
     exits: list[int] = field(default_factory=list)  # return codes of every ended incarnation
@@ -73,6 +92,12 @@ class Managed:
     @property
     def log_path(self) -> Path:
         return self.log_dir / f"{self.name}-{self.starts}.log"
+
+    @property
+    def instance_id(self) -> str:
+        """The ``PROJECTOR_INSTANCE_ID`` of the current (or last) start: its log file's name."""
+        assert self.instance, f"{self.name} is not a projector instance"
+        return self.log_path.stem
 
     @property
     def pid(self) -> int:
@@ -88,6 +113,12 @@ class Managed:
     def spawn(self, env: dict[str, str]) -> None:
         assert not self.running(), f"{self.name} is already running"
         self.starts += 1
+        if self.instance:
+            env = {
+                **env,
+                "PROJECTOR_INSTANCE_ID": self.instance_id,
+                "PROJECTOR_METRICS_PORT": str(free_port()),
+            }
         with self.log_path.open("wb") as log:
             # ``exec`` in every Procfile line makes the shell become the program: the pid is the
             # program's, so a signal reaches the program itself.
@@ -130,9 +161,12 @@ class Managed:
 
 
 class SoakStack:
-    """The four Procfile processes on free ports over ``data_dir``, separately controlled."""
+    """The Procfile processes on free ports over ``data_dir``, separately controlled, with
+    ``projectors`` instances of the projector."""
 
-    def __init__(self, data_dir: Path, log_dir: Path) -> None:
+    def __init__(
+        self, data_dir: Path, log_dir: Path, projectors: int = 1, lease_s: float = LEASE_S
+    ) -> None:
         configured = Stack.configure(data_dir, log_dir / "unused.log")
         if configured.embedded != ("eventstore", "mongo"):
             raise RuntimeError("the soak harness kills the stores: it needs the embedded ones")
@@ -143,9 +177,15 @@ class SoakStack:
         self.env = configured.client_env
         self.env["PATH"] = f"{BIN}{os.pathsep}{self.env.get('PATH', '')}"
         self.env.setdefault("LOG_LEVEL", "INFO")
+        self.env["PROJECTOR_LEASE_S"] = str(lease_s)
         commands = procfile_commands()
         log_dir.mkdir(parents=True, exist_ok=True)
+        self.log_dir = log_dir
+        self.projector_command = commands[PROJECTOR]
         self.processes = {name: Managed(name, commands[name], log_dir) for name in START_ORDER}
+        for name in instance_names(projectors):
+            self.processes[name] = Managed(name, self.projector_command, log_dir, instance=True)
+        self.order = tuple(self.processes)
 
     @property
     def mongo_uri(self) -> str:
@@ -162,9 +202,27 @@ class SoakStack:
     def __getitem__(self, name: str) -> Managed:
         return self.processes[name]
 
+    @property
+    def projectors(self) -> list[Managed]:
+        """The projector instances, in start order."""
+        return [managed for managed in self.processes.values() if managed.instance]
+
+    def running_instance(self, instance_id: str | None) -> Managed | None:
+        """The projector instance running as ``instance_id`` now, if any."""
+        for managed in self.projectors:
+            if managed.running() and managed.instance_id == instance_id:
+                return managed
+        return None
+
+    def projector_logs(self) -> list[Path]:
+        """The log of every start of every projector instance."""
+        return sorted(
+            path for m in self.projectors for path in self.log_dir.glob(f"{m.name}-*.log")
+        )
+
     async def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        for name in START_ORDER:
+        for name in self.order:
             await self.start_one(name)
 
     def record_rss_start(self) -> None:
@@ -205,7 +263,7 @@ class SoakStack:
 
     def stop(self) -> None:
         """SIGTERM in reverse start order (what honcho does on Ctrl-C), SIGKILL if stuck."""
-        for name in reversed(START_ORDER):
+        for name in reversed(self.order):
             managed = self.processes[name]
             if managed.running():
                 managed.signal(signal.SIGTERM)

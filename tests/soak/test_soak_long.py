@@ -1,5 +1,6 @@
-"""The long soak run (five minutes of traffic, 25 projector kills), behind ``-m soak``; its
-figures are the README's (``python -m benchmarks.soak`` prints the same)."""
+"""The long soak run (five minutes of traffic, three projector instances, 25 lease-owner kills,
+three rolling restarts), behind ``-m soak``; its figures are the README's
+(``python -m benchmarks.soak`` prints the same)."""
 
 from __future__ import annotations
 
@@ -26,6 +27,8 @@ LONG = SoakPlan(
     projector_kills=25,
     catch_up_events=1000,
     catch_up_kills=3,
+    projectors=3,
+    rolling_restarts=3,
 )
 
 
