@@ -319,7 +319,10 @@ async def run_daemon(
     )
     log.info("projector instance %s starting (leases of %.1f s)", keeper.instance_id, lease_s)
     await keeper.beat()  # the first session starts with the leases it can take now
-    heartbeat = asyncio.create_task(keeper.run(stop))
+    # The heartbeat outlives the stop request: the last batch and the stop record are written
+    # under leases that must still be held; they are given back once those are done.
+    heartbeat_stop = asyncio.Event()
+    heartbeat = asyncio.create_task(keeper.run(heartbeat_stop))
     try:
         await _run_until_stopped(runner.run(controller), stop)
         # Recording "stopped" is a courtesy: the checkpoints of the last batch are already saved.
@@ -330,6 +333,7 @@ async def run_daemon(
             log.warning("could not record the stop: %s", describe(error))
     finally:
         stop.set()
+        heartbeat_stop.set()
         heartbeat.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await heartbeat

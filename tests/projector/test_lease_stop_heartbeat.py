@@ -23,8 +23,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 
-import pytest
-
 from projector.catalog import subscription_event_types
 from projector.daemon import STOP_GRACE_S, run_daemon
 from projector.leases import INSTANCES, LEASES, safety
@@ -75,10 +73,6 @@ async def ahead_of_checkpoint(store: DocumentStore) -> list[str]:
     return ahead
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="projector bug: the lease heartbeat stops at the stop request (issue 10, see above)",
-)
 async def test_a_stopping_instance_keeps_its_leases_until_its_last_batch_is_saved(
     document_store: DocumentStore,
 ) -> None:
