@@ -24,8 +24,9 @@ READ_HEADERS = {
         "schema": {"type": "integer"},
     },
     "X-Read-Model-Stale": {
-        "description": "sent when X-Consistency-Token was: `true` if the read model had not "
-        "reached the token within wait_ms (the answer may miss that write), else `false`",
+        "description": "sent when X-Consistency-Token was: `true` if the answer may miss the "
+        "token's write (neither the read model nor, for one order, its own document had reached "
+        "the token within wait_ms), else `false`",
         "schema": {"type": "string", "enum": ["true", "false"]},
     },
 }
