@@ -23,6 +23,7 @@ from projector.catalog import pick, subscription_event_types
 from projector.composition import Stores, open_stores
 from projector.daemon import run_daemon
 from projector.dead_letters import NothingToPark, list_dead_letters, park_failed_event
+from projector.leases import default_instance_id
 from projector.metrics import ProjectorMetrics
 from projector.projection import Projection
 from projector.projections import UnknownProjection, all_projections
@@ -230,7 +231,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _dispatch(args: argparse.Namespace) -> int:
     settings = load_settings_or_exit()
-    configure_logging(settings.log_level, settings.log_format)
+    if args.command == "run":
+        # One id for the leases, status and every log line of this daemon instance.
+        instance = settings.projector_instance_id or default_instance_id()
+        settings = settings.model_copy(update={"projector_instance_id": instance})
+        configure_logging(settings.log_level, settings.log_format, instance=instance)
+    else:
+        configure_logging(settings.log_level, settings.log_format)
     projections = all_projections()
     try:
         if args.command == "run":

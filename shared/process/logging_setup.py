@@ -1,7 +1,8 @@
 """Process logging: one JSON object per line (``LOG_FORMAT=json``) or readable text.
 
 Every record carries the correlation id of the request or event being handled (a context
-variable set by the API middleware and by the projector per event), and secrets are redacted:
+variable set by the API middleware and by the projector per event) and, in a process that is
+one of several instances (the projector daemon), that instance's id; secrets are redacted:
 credentials inside URIs and any value registered with ``register_secret``.
 
 Redaction is for logs. It runs on every access-log line, so it takes time linear in the text
@@ -87,8 +88,13 @@ def redact(text: str) -> str:
 
 
 class _ContextFilter(logging.Filter):
+    def __init__(self, instance: str | None = None) -> None:
+        super().__init__()
+        self.instance = instance
+
     def filter(self, record: logging.LogRecord) -> bool:
         record.correlation_id = correlation_id.get()
+        record.instance = self.instance
         return True
 
 
@@ -109,18 +115,24 @@ class JsonFormatter(logging.Formatter):
 
 
 class TextFormatter(logging.Formatter):
-    def __init__(self) -> None:
-        super().__init__("%(asctime)s %(levelname)-7s %(name)s [%(correlation_id)s] %(message)s")
+    def __init__(self, instance: str | None = None) -> None:
+        where = f" {instance.replace('%', '%%')}" if instance else ""
+        super().__init__(
+            f"%(asctime)s %(levelname)-7s{where} %(name)s [%(correlation_id)s] %(message)s"
+        )
 
     def format(self, record: logging.LogRecord) -> str:
         return redact(super().format(record))
 
 
-def configure_logging(level: str = "INFO", fmt: Literal["text", "json"] = "text") -> None:
-    """Configure the root logger once per process (called by each entry point)."""
+def configure_logging(
+    level: str = "INFO", fmt: Literal["text", "json"] = "text", *, instance: str | None = None
+) -> None:
+    """Configure the root logger once per process (called by each entry point); ``instance``
+    names the process in every line (JSON: an ``instance`` field)."""
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter())
-    handler.addFilter(_ContextFilter())
+    handler.setFormatter(JsonFormatter() if fmt == "json" else TextFormatter(instance))
+    handler.addFilter(_ContextFilter(instance))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())

@@ -38,7 +38,7 @@ Run = Callable[..., tuple[int, str]]
 @pytest.fixture
 def run(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> Iterator[Run]:
     """``run(*args, main=cli.main, **env)`` -> (exit code, stdout + stderr)."""
-    monkeypatch.setattr(cli, "configure_logging", lambda *args: None)
+    monkeypatch.setattr(cli, "configure_logging", lambda *args, **kwargs: None)
 
     def invoke(
         *args: str, main: Callable[[list[str]], None] = cli.main, **env: str
