@@ -17,11 +17,20 @@ from projector.leases import (
     live_instances,
     read_leases,
 )
+from projector.lifecycle import REBUILD_STALE_AFTER
 from projector.projections import OrderViews
 from projector.status import projection_statuses, projector_instances
-from shared.ports.document_store import DocumentStore
+from projector.version_registry import read_entry
+from shared.contract.read_models import REGISTRY, RegistryEntry
+from shared.ports.document_store import DocumentStore, ReplaceOne
 from tests.fakes.event_store import InMemoryEventStore
-from tests.projector.support import running_daemon
+from tests.projector.support import (
+    Order,
+    append_orders,
+    random_day,
+    running_daemon,
+    wait_for_position,
+)
 from tests.waiting import wait_until
 
 NAMES = ("order_views", "customer_summaries", "daily_sales")
@@ -261,3 +270,36 @@ async def test_status_names_each_projections_owner_and_the_live_instances(
     # A clean stop gives the leases back and withdraws the instance.
     assert await projector_instances(document_store) == []
     assert all(s.owner is None for s in await projection_statuses(document_store, events))
+
+
+async def test_a_rebuild_whose_runner_died_is_resumed_by_the_lease_holder(
+    document_store: DocumentStore,
+) -> None:
+    events = InMemoryEventStore()
+    orders = [Order(f"c-{n}", ending="paid") for n in range(3)]
+    last = await append_orders(events, orders, random_day())
+    # A rebuild of order_views to v2 was claimed by a process that died: its heartbeat is stale
+    # (it never gave the claim up, as a killed process does not).
+    stale = datetime.now(UTC) - REBUILD_STALE_AFTER - timedelta(seconds=1)
+    claim = RegistryEntry(
+        "order_views",
+        active_version=1,
+        rebuilding_version=2,
+        rebuild_owner="gone:4242:cafe",
+        rebuild_heartbeat_at=stale,
+    ).to_document()
+    await document_store.bulk_write(
+        REGISTRY, [ReplaceOne({"_id": "order_views"}, claim, upsert=True)]
+    )
+    async with running_daemon(events, document_store, instance_id="heir"):
+
+        async def switched() -> bool:
+            return (await read_entry(document_store, "order_views")).active_version == 2
+
+        await wait_until(switched, "the lease holder to resume the rebuild and switch to v2")
+        await wait_for_position(document_store, last)
+    entry = await read_entry(document_store, "order_views")
+    assert (entry.rebuilding_version, entry.rebuild_owner) == (None, None)
+    for order in orders:
+        view = await document_store.find_one("order_views_v2", {"_id": str(order.order_id)})
+        assert view is not None and view["status"] == "paid"
