@@ -9,7 +9,7 @@ import contextlib
 import random
 import statistics
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -89,6 +89,23 @@ class Seen:
     fence: int | None
 
 
+@contextlib.asynccontextmanager
+async def _polling(poll: Callable[[], Awaitable[None]]) -> AsyncIterator[None]:
+    """Run ``poll`` over and over in a task while the block runs (one read after another)."""
+    stop = asyncio.Event()
+
+    async def run() -> None:
+        while not stop.is_set():
+            await poll()
+
+    task = asyncio.create_task(run())
+    try:
+        yield
+    finally:
+        stop.set()
+        await task
+
+
 @dataclass
 class CheckpointWatch:
     """Reads every checkpoint document over and over, one read after the other (so each read
@@ -102,17 +119,11 @@ class CheckpointWatch:
 
     @contextlib.asynccontextmanager
     async def watching(self) -> AsyncIterator[CheckpointWatch]:
-        stop = asyncio.Event()
-        task = asyncio.create_task(self._run(stop))
-        try:
+        async with _polling(self._poll):
             yield self
-        finally:
-            stop.set()
-            await task
 
-    async def _run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            self.see(await self.store.find(CHECKPOINTS, {}))
+    async def _poll(self) -> None:
+        self.see(await self.store.find(CHECKPOINTS, {}))
 
     def see(self, documents: Sequence[Document]) -> None:
         self.reads += 1
@@ -144,22 +155,14 @@ class LeaseWatch:
 
     @contextlib.asynccontextmanager
     async def watching(self) -> AsyncIterator[LeaseWatch]:
-        stop = asyncio.Event()
-        task = asyncio.create_task(self._run(stop))
-        try:
+        async with _polling(self._poll):
             yield self
-        finally:
-            stop.set()
-            await task
 
-    async def _run(self, stop: asyncio.Event) -> None:
-        while not stop.is_set():
-            for name, lease in (await read_leases(self.store)).items():
-                if lease.owner is not None:
-                    key = (lease.owner, name)
-                    self.expiries[key] = max(
-                        lease.expires_at, self.expiries.get(key, lease.expires_at)
-                    )
+    async def _poll(self) -> None:
+        for name, lease in (await read_leases(self.store)).items():
+            if lease.owner is not None:
+                key = (lease.owner, name)
+                self.expiries[key] = max(lease.expires_at, self.expiries.get(key, lease.expires_at))
 
 
 def _int(value: object) -> int | None:

@@ -15,7 +15,7 @@ from functools import partial
 
 import pytest
 
-from projector.leases import live_instances
+from projector.leases import LeaseDocument, live_instances
 from shared.adapters.esdb_event_store import EsdbEventStore
 from shared.contract.read_models import collection_name
 from shared.contract.versioned_events import utc_now
@@ -153,6 +153,24 @@ async def past_random_point(watch: CheckpointWatch, traffic: Traffic, name: str)
     await wait_until(past, f"{name} to pass {mark}", CATCH_UP_S)
 
 
+async def an_owner_past_a_random_point(
+    document_store: DocumentStore,
+    running: dict[str, Projector],
+    watch: CheckpointWatch,
+    traffic: Traffic,
+) -> tuple[LeaseDocument, Projector, Projector]:
+    """Once the two instances spread the leases 2 + 1: a random projection's lease, its owner
+    and the other instance, after the projection got past a random point of the traffic."""
+    spread = await wait_until(
+        partial(spread_as, document_store, [1, 2]), "a 2 + 1 spread", CATCH_UP_S
+    )
+    name = random.choice(NAMES)
+    owner = running[spread[name].owner or ""]
+    (other,) = (p for p in running.values() if p is not owner)
+    await past_random_point(watch, traffic, name)
+    return spread[name], owner, other
+
+
 async def test_kill_9_of_an_owner_under_traffic_hands_its_projections_to_the_other(
     event_store: EsdbEventStore,
     document_store: DocumentStore,
@@ -165,13 +183,10 @@ async def test_kill_9_of_an_owner_under_traffic_hands_its_projections_to_the_oth
     async with checked(document_store, event_store, mongo_uri, traffic) as watch:
         with projectors(env, "a", "b") as running:
             async with traffic.flowing():
-                spread = await wait_until(
-                    partial(spread_as, document_store, [1, 2]), "a 2 + 1 spread", CATCH_UP_S
+                lease, victim, survivor = await an_owner_past_a_random_point(
+                    document_store, running, watch, traffic
                 )
-                name = random.choice(NAMES)
-                victim = running[spread[name].owner or ""]
-                (survivor,) = (p for p in running.values() if p is not victim)
-                await past_random_point(watch, traffic, name)
+                name = lease.projection
                 killed_at, at_kill = utc_now(), watch.position(name)
                 victim.kill()
                 assert victim.process.returncode == -signal.SIGKILL
@@ -212,13 +227,10 @@ async def test_an_owner_paused_past_its_lease_writes_nothing_once_it_resumes(
     async with checked(document_store, event_store, mongo_uri, traffic) as watch:
         with projectors(env, "a", "b") as running:
             async with traffic.flowing():
-                spread = await wait_until(
-                    partial(spread_as, document_store, [1, 2]), "a 2 + 1 spread", CATCH_UP_S
+                lease, zombie, other = await an_owner_past_a_random_point(
+                    document_store, running, watch, traffic
                 )
-                name = random.choice(NAMES)
-                zombie = running[spread[name].owner or ""]
-                (other,) = (p for p in running.values() if p is not zombie)
-                await past_random_point(watch, traffic, name)
+                name = lease.projection
                 zombie.signal(signal.SIGSTOP)
                 try:
                     taken = await wait_until(
@@ -227,7 +239,7 @@ async def test_an_owner_paused_past_its_lease_writes_nothing_once_it_resumes(
                         CATCH_UP_S,
                     )
                     assert taken.owner == other.instance_id
-                    assert taken.token > spread[name].token
+                    assert taken.token > lease.token
                     at_takeover = watch.position(name)
 
                     async def moved() -> bool:
