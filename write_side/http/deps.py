@@ -1,7 +1,12 @@
-"""Dependencies of the command routes, as ``Annotated`` aliases.
+"""The dependency of the command routes: one per route, so FastAPI solves a single dependency
+for a command (each one it solves costs a request noticeably; see
+``benchmarks/command_throughput.py``).
 
-The command bus lives on ``app.state`` (the app factory puts it there); the correlation id is
-the one the correlation middleware chose for this request (``shared.process.logging_setup``).
+``CommandContext`` is what every command carries besides its own fields, and the bus it goes
+to. The command bus lives on ``app.state`` (the app factory puts it there); the correlation id
+is the one the correlation middleware chose for this request
+(``shared.process.logging_setup``). The header parameters here also document ``If-Match`` and
+``Idempotency-Key`` in the OpenAPI document.
 """
 
 from __future__ import annotations
@@ -13,7 +18,8 @@ from typing import Annotated, Any, cast
 from fastapi import Depends, Header, Request
 
 from shared.process.logging_setup import correlation_id as current_correlation_id
-from write_side.handlers import OrderCommandBus
+from write_side.commands import OrderCommand
+from write_side.handlers import CommandResult, OrderCommandBus
 from write_side.http.preconditions import (
     IDEMPOTENCY_KEY_FORMAT,
     IDEMPOTENCY_KEY_RULE,
@@ -22,62 +28,35 @@ from write_side.http.preconditions import (
     expected_version_from_if_match,
 )
 
-
-async def get_command_bus(request: Request) -> OrderCommandBus:
-    return cast(OrderCommandBus, request.app.state.command_bus)
-
-
-async def get_correlation_id() -> str:
-    # Set by the correlation middleware; a fresh id keeps the router usable without it.
-    return current_correlation_id.get() or uuid.uuid4().hex
-
-
-async def get_idempotency_key(
-    idempotency_key: Annotated[
-        str | None,
-        Header(
-            alias="Idempotency-Key",
-            description="Makes the command safe to repeat: a repeat with the same key returns "
-            f"the first result and writes nothing. {IDEMPOTENCY_KEY_RULE}.",
-            examples=["5d0c3a9e-8f1b-4c47-a1d2-9e0b7f6c3a21"],
-            json_schema_extra=IDEMPOTENCY_KEY_FORMAT,
-        ),
-    ] = None,
-) -> str | None:
-    return checked_idempotency_key(idempotency_key)
-
-
-async def get_expected_version(
-    request: Request,
-    if_match: Annotated[
-        str | None,
-        Header(
-            alias="If-Match",
-            description='Run only if the order is at this version (its ETag, "<version>"); '
-            "otherwise 412. `*` pins no version. RFC 9110 entity-tag lists are understood "
-            "too: tags that cannot be a version (weak, opaque) answer 412, several versions "
-            "400, anything else malformed 400. Several If-Match lines are one list.",
-            examples=['"3"'],
-            json_schema_extra=IF_MATCH_FORMAT,
-        ),
-    ] = None,
-) -> int | None:
-    # The parameter documents the header; FastAPI hands it only the first line, and RFC 9110
-    # makes all the lines one list, so they are read from the request.
-    del if_match
-    return expected_version_from_if_match(request.headers.getlist("If-Match"))
-
-
-CommandBus = Annotated[OrderCommandBus, Depends(get_command_bus)]
-CorrelationId = Annotated[str, Depends(get_correlation_id)]
-IdempotencyKey = Annotated[str | None, Depends(get_idempotency_key)]
-ExpectedVersion = Annotated[int | None, Depends(get_expected_version)]
+IdempotencyKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description="Makes the command safe to repeat: a repeat with the same key returns "
+        f"the first result and writes nothing. {IDEMPOTENCY_KEY_RULE}.",
+        examples=["5d0c3a9e-8f1b-4c47-a1d2-9e0b7f6c3a21"],
+        json_schema_extra=IDEMPOTENCY_KEY_FORMAT,
+    ),
+]
+IfMatchHeader = Annotated[
+    str | None,
+    Header(
+        alias="If-Match",
+        description='Run only if the order is at this version (its ETag, "<version>"); '
+        "otherwise 412. `*` pins no version. RFC 9110 entity-tag lists are understood "
+        "too: tags that cannot be a version (weak, opaque) answer 412, several versions "
+        "400, anything else malformed 400. Several If-Match lines are one list.",
+        examples=['"3"'],
+        json_schema_extra=IF_MATCH_FORMAT,
+    ),
+]
 
 
 @dataclass(frozen=True, slots=True)
 class CommandContext:
-    """What every command on an existing order carries besides its own fields."""
+    """What every command carries besides its own fields, and the bus that runs it."""
 
+    bus: OrderCommandBus
     expected_version: int | None
     idempotency_key: str | None
     correlation_id: str
@@ -89,11 +68,38 @@ class CommandContext:
             "correlation_id": self.correlation_id,
         }
 
+    async def dispatch(self, command: OrderCommand) -> CommandResult:
+        return await self.bus.dispatch(command)
+
+
+def _bus(request: Request) -> OrderCommandBus:
+    return cast(OrderCommandBus, request.app.state.command_bus)
+
+
+def _correlation_id() -> str:
+    # Set by the correlation middleware; a fresh id keeps the router usable without it.
+    return current_correlation_id.get() or uuid.uuid4().hex
+
+
+async def get_create_context(
+    request: Request, idempotency_key: IdempotencyKeyHeader = None
+) -> CommandContext:
+    """The context of the command that creates an order (no order, so no version to pin)."""
+    key = checked_idempotency_key(idempotency_key)
+    return CommandContext(_bus(request), None, key, _correlation_id())
+
 
 async def get_command_context(
-    expected_version: ExpectedVersion, idempotency_key: IdempotencyKey, correlation: CorrelationId
+    request: Request, if_match: IfMatchHeader = None, idempotency_key: IdempotencyKeyHeader = None
 ) -> CommandContext:
-    return CommandContext(expected_version, idempotency_key, correlation)
+    """The context of a command on an existing order. ``if_match`` documents the header;
+    FastAPI hands it only the first line, and RFC 9110 makes all the lines one list, so they
+    are read from the request."""
+    del if_match
+    expected = expected_version_from_if_match(request.headers.getlist("If-Match"))
+    key = checked_idempotency_key(idempotency_key)
+    return CommandContext(_bus(request), expected, key, _correlation_id())
 
 
+CreateContext = Annotated[CommandContext, Depends(get_create_context)]
 Context = Annotated[CommandContext, Depends(get_command_context)]

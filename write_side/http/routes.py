@@ -20,7 +20,7 @@ from write_side.commands import (
     RemoveItem,
     order_id_for_idempotency_key,
 )
-from write_side.http.deps import CommandBus, Context, CorrelationId, IdempotencyKey
+from write_side.http.deps import CommandContext, Context, CreateContext
 from write_side.http.docs import (
     CREATE_PROBLEMS,
     ON_ORDER_PROBLEMS,
@@ -45,8 +45,10 @@ SkuPath = Annotated[str, Path(pattern=SKU_PATTERN, description="the SKU to remov
 _OK: dict[int | str, dict[str, Any]] = {200: {"headers": SUCCESS_HEADERS}}
 
 
-async def _send(bus: CommandBus, command: OrderCommand, response: Response) -> CommandAccepted:
-    result = await bus.dispatch(command)
+async def _send(
+    context: CommandContext, command: OrderCommand, response: Response
+) -> CommandAccepted:
+    result = await context.dispatch(command)
     response.headers["ETag"] = f'"{result.version}"'
     response.headers["X-Consistency-Token"] = str(result.position)
     return CommandAccepted(
@@ -63,36 +65,35 @@ async def _send(bus: CommandBus, command: OrderCommand, response: Response) -> C
     },
 )
 async def create_order(
-    body: CreateOrderBody,
-    response: Response,
-    bus: CommandBus,
-    idempotency_key: IdempotencyKey,
-    correlation: CorrelationId,
+    body: CreateOrderBody, response: Response, context: CreateContext
 ) -> CommandAccepted:
     """Create a draft order (with an Idempotency-Key the order id derives from the key)."""
-    order_id = order_id_for_idempotency_key(idempotency_key) if idempotency_key else uuid.uuid4()
-    command = body.command(order_id, idempotency_key=idempotency_key, correlation_id=correlation)
-    accepted = await _send(bus, command, response)
+    key = context.idempotency_key
+    order_id = order_id_for_idempotency_key(key) if key else uuid.uuid4()
+    command = body.command(order_id, idempotency_key=key, correlation_id=context.correlation_id)
+    accepted = await _send(context, command, response)
     response.headers["Location"] = f"/orders/{accepted.order_id}"
     return accepted
 
 
 @router.post("/orders/{order_id}/items", responses={**_OK, **ON_ORDER_PROBLEMS})
 async def add_item(
-    order_id: OrderId, body: AddItemBody, response: Response, bus: CommandBus, context: Context
+    order_id: OrderId, body: AddItemBody, response: Response, context: Context
 ) -> CommandAccepted:
     """Add units of a SKU to a draft order (an SKU already on it gets the quantity added)."""
-    return await _send(bus, body.command(order_id, **context.fields()), response)
+    return await _send(context, body.command(order_id, **context.fields()), response)
 
 
 @router.delete(
     "/orders/{order_id}/items/{sku}", responses={**_OK, **ON_ORDER_WITHOUT_BODY_PROBLEMS}
 )
 async def remove_item(
-    order_id: OrderId, sku: SkuPath, response: Response, bus: CommandBus, context: Context
+    order_id: OrderId, sku: SkuPath, response: Response, context: Context
 ) -> CommandAccepted:
     """Remove a SKU from a draft order."""
-    return await _send(bus, RemoveItem(order_id=order_id, sku=sku, **context.fields()), response)
+    return await _send(
+        context, RemoveItem(order_id=order_id, sku=sku, **context.fields()), response
+    )
 
 
 @router.put("/orders/{order_id}/shipping-address", responses={**_OK, **ON_ORDER_PROBLEMS})
@@ -100,19 +101,16 @@ async def change_shipping_address(
     order_id: OrderId,
     body: ChangeShippingAddressBody,
     response: Response,
-    bus: CommandBus,
     context: Context,
 ) -> CommandAccepted:
     """Replace the shipping address of a draft order."""
-    return await _send(bus, body.command(order_id, **context.fields()), response)
+    return await _send(context, body.command(order_id, **context.fields()), response)
 
 
 @router.post("/orders/{order_id}/place", responses={**_OK, **ON_ORDER_WITHOUT_BODY_PROBLEMS})
-async def place_order(
-    order_id: OrderId, response: Response, bus: CommandBus, context: Context
-) -> CommandAccepted:
+async def place_order(order_id: OrderId, response: Response, context: Context) -> CommandAccepted:
     """Place a draft order that has at least one item; its lines and total are then fixed."""
-    return await _send(bus, PlaceOrder(order_id=order_id, **context.fields()), response)
+    return await _send(context, PlaceOrder(order_id=order_id, **context.fields()), response)
 
 
 @router.post("/orders/{order_id}/payments", responses={**_OK, **ON_ORDER_PROBLEMS})
@@ -120,24 +118,23 @@ async def record_payment(
     order_id: OrderId,
     body: RecordPaymentBody,
     response: Response,
-    bus: CommandBus,
     context: Context,
 ) -> CommandAccepted:
     """Record the payment of a placed order (exactly the outstanding amount)."""
-    return await _send(bus, body.command(order_id, **context.fields()), response)
+    return await _send(context, body.command(order_id, **context.fields()), response)
 
 
 @router.post("/orders/{order_id}/ship", responses={**_OK, **ON_ORDER_PROBLEMS})
 async def ship_order(
-    order_id: OrderId, body: ShipOrderBody, response: Response, bus: CommandBus, context: Context
+    order_id: OrderId, body: ShipOrderBody, response: Response, context: Context
 ) -> CommandAccepted:
     """Ship a paid order with the carrier's tracking number."""
-    return await _send(bus, body.command(order_id, **context.fields()), response)
+    return await _send(context, body.command(order_id, **context.fields()), response)
 
 
 @router.post("/orders/{order_id}/cancel", responses={**_OK, **ON_ORDER_PROBLEMS})
 async def cancel_order(
-    order_id: OrderId, body: CancelOrderBody, response: Response, bus: CommandBus, context: Context
+    order_id: OrderId, body: CancelOrderBody, response: Response, context: Context
 ) -> CommandAccepted:
     """Cancel an order that has not shipped (a paid one records the refund due)."""
-    return await _send(bus, body.command(order_id, **context.fields()), response)
+    return await _send(context, body.command(order_id, **context.fields()), response)
