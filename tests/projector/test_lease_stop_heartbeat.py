@@ -1,16 +1,13 @@
-"""Reproduces a projector bug the soak harness's rolling restarts showed (issue 10): a stopping
-instance stops renewing its leases the moment the stop is requested, yet goes on writing for up
-to ``STOP_GRACE_S`` (its last batch) and ``STOP_RECORD_TIMEOUT_S`` (the ``stopped`` record).
+"""A stopping instance keeps renewing its leases until its last batch and its ``stopped``
+record are saved (a bug the soak harness's rolling restarts showed, issue 10; fixed in
+``run_daemon``: the heartbeat outlives the stop request).
 
-``run_daemon`` (projector/daemon.py) starts the heartbeat as ``keeper.run(stop)`` with the very
-``stop`` event that SIGTERM sets, and ``LeaseKeeper.run`` (projector/leases.py) returns as soon
-as ``stop`` is set. A lease counts as held only until ``lease_s - safety(lease_s)`` after its last
-renewal, so once the last batch takes longer than what is left of that, the batch's documents
-are written but its checkpoint save is refused (``LeaseLost``: "lease no longer held ...;
-progress not saved"): the documented "on a clean stop the leases are given back at once, after
-the last batch was saved" does not hold, the next owner applies the batch again, and with short
-leases (the soak's 2 s: 1.6 s of validity against 3.5 s of stop grace) a rolling restart's
-handover is slowed down.
+Before the fix the heartbeat ended the moment the stop was requested, while the instance went
+on writing for up to ``STOP_GRACE_S`` and ``STOP_RECORD_TIMEOUT_S``. A lease counts as held only
+until ``lease_s - safety(lease_s)`` after its last renewal, so a last batch longer than what was
+left of that had its documents written and its checkpoint save refused (``LeaseLost``: "lease
+no longer held ...; progress not saved"), contrary to "on a clean stop the leases are given back
+at once, after the last batch was saved".
 
 Here one instance with 1 s leases (0.8 s of validity after a renewal, renewed every 0.33 s)
 feeds steady traffic; its stop is requested while a batch is being written, and that batch's
