@@ -15,6 +15,7 @@ store that stops answering therefore costs a caller at most ``budget_s`` seconds
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
@@ -38,12 +39,6 @@ from esdbclient.exceptions import (
     StreamIsDeleted,
     WrongCurrentVersion,
 )
-from tenacity import (
-    AsyncRetrying,
-    retry_if_exception,
-    stop_after_delay,
-    wait_exponential_jitter,
-)
 
 from shared.ports.errors import StoreUnavailable
 from shared.ports.event_store import (
@@ -66,6 +61,11 @@ STORE = "eventstore"
 # sets the API's). Each RPC gets at most half of it, so a hung call leaves time for one retry.
 BUDGET_S = 5.0
 MIN_RPC_TIMEOUT_S = 0.1
+# Backoff between our retries: BACKOFF_S * 2**n plus up to BACKOFF_JITTER_S of jitter before
+# retry n (from 0), at most MAX_BACKOFF_S.
+BACKOFF_S = 0.05
+BACKOFF_JITTER_S = 0.05
+MAX_BACKOFF_S = 1.0
 
 
 class _CallCut(Exception):
@@ -99,6 +99,12 @@ CHECKPOINT_MULTIPLIER = 5
 
 def _is_outage(error: BaseException) -> bool:
     return isinstance(error, OUTAGES) and not isinstance(error, ANSWERS)
+
+
+def _backoff_s(retry: int) -> float:
+    """The pause before retry number ``retry`` (from 0): exponential, jittered, capped."""
+    exponential = BACKOFF_S * 2.0 ** min(retry, 32)
+    return min(exponential + random.uniform(0, BACKOFF_JITTER_S), MAX_BACKOFF_S)
 
 
 async def _answered[T](work: Awaitable[T]) -> T:
@@ -192,29 +198,32 @@ class EsdbEventStore:
     async def _call[T](self, operation: Callable[[float], Awaitable[T]]) -> T:
         """Run ``operation(rpc_timeout_s)`` within the budget, retrying outages with backoff;
         ``StoreUnavailable`` once the budget is spent or the last attempt failed."""
-        deadline = time.monotonic() + self._budget_s
-
-        async def attempts() -> T:
-            async for attempt in AsyncRetrying(
-                retry=retry_if_exception(_is_outage),
-                stop=stop_after_delay(self._budget_s),
-                wait=wait_exponential_jitter(multiplier=0.05, max=1.0, jitter=0.05),
-                reraise=True,
-            ):
-                with attempt:
-                    left = deadline - time.monotonic()
-                    rpc_timeout = max(MIN_RPC_TIMEOUT_S, min(self._budget_s / 2, left))
-                    return await _answered(operation(rpc_timeout))
-            raise AssertionError("unreachable")  # pragma: no cover
-
         try:
-            return await within(attempts(), self._budget_s)
+            return await within(self._attempts(operation), self._budget_s)
         except TimeoutError:
             raise StoreUnavailable(STORE, f"no answer within {self._budget_s:g}s") from None
         except Exception as error:
             if _is_outage(error):
                 raise StoreUnavailable(STORE, type(error).__name__) from error
             raise
+
+    async def _attempts[T](self, operation: Callable[[float], Awaitable[T]]) -> T:
+        """``operation``'s answer, retried after an outage until the budget has passed since
+        the first attempt (then the last error is raised). A plain loop rather than a retry
+        library: it runs for every call, and its first attempt should cost nothing extra."""
+        started = time.monotonic()
+        deadline = started + self._budget_s
+        retry = 0
+        while True:
+            left = deadline - time.monotonic()
+            rpc_timeout = max(MIN_RPC_TIMEOUT_S, min(self._budget_s / 2, left))
+            try:
+                return await _answered(operation(rpc_timeout))
+            except Exception as error:
+                if not _is_outage(error) or time.monotonic() - started >= self._budget_s:
+                    raise
+            await asyncio.sleep(_backoff_s(retry))
+            retry += 1
 
     async def ping(self) -> None:
         """Raises StoreUnavailable unless the server answers a read. Connects first when
