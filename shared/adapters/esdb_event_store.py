@@ -18,6 +18,7 @@ import asyncio
 import random
 import re
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -66,6 +67,9 @@ MIN_RPC_TIMEOUT_S = 0.1
 BACKOFF_S = 0.05
 BACKOFF_JITTER_S = 0.05
 MAX_BACKOFF_S = 1.0
+# BatchAppend calls kept open for appends per connection (``_AppendCalls``). HTTP/2 bounds the
+# streams open at once on a connection, and reads and subscriptions need their share.
+MAX_APPEND_CALLS = 32
 
 
 class _CallCut(Exception):
@@ -169,6 +173,108 @@ def _recorded(event: EsdbRecordedEvent) -> RecordedEvent:
     )
 
 
+class _AppendCalls:
+    """Long-lived BatchAppend calls of one esdbclient client, each carrying one append at a time.
+
+    esdbclient opens a BatchAppend call for every append and cancels it once answered; setting a
+    gRPC call up and tearing it down costs the client (and the server) about twice what the
+    append on it does. BatchAppend answers any number of requests on one call, each under its
+    correlation id, so a call that answered is kept for the next append. The calls belong to
+    the client's current connection and are dropped when it reconnects.
+
+    ``append`` gets its answer on a call (the commit position, or the error the server answered,
+    raised as esdbclient raises it) or returns None: no call is free (at most ``limit`` are
+    open) or the call failed (it is dropped with the idle ones, which most likely share its
+    fate). The caller then appends through esdbclient, whose reconnects and error mapping apply
+    as ever. A call whose answer is not in within ``deadline_s`` is dropped and the append raises
+    ``_CallCut``. Requests and answers are converted by esdbclient's own functions (internals
+    of the pinned esdbclient 1.1.7), so an append sends the same request either way.
+    """
+
+    def __init__(self, client: AsyncEventStoreDBClient, limit: int = MAX_APPEND_CALLS) -> None:
+        self._client = client
+        self._limit = limit
+        self._connection: Any = None  # the esdbclient connection the calls belong to
+        self._idle: list[Any] = []
+        self._open: set[Any] = set()
+
+    @property
+    def open_calls(self) -> int:
+        """Calls open now, idle or carrying an append."""
+        return len(self._open)
+
+    def _take(self) -> Any:
+        connection = self._client._connection
+        if connection is not self._connection:
+            self.drop_all()
+            self._connection = connection
+        if self._idle:
+            return self._idle.pop()
+        if len(self._open) >= self._limit:
+            return None
+        streams = connection.streams
+        try:
+            call = streams._stub.BatchAppend(
+                metadata=streams._metadata(self._client._call_metadata, requires_leader=True),
+                credentials=self._client._call_credentials,
+            )
+        except Exception:  # e.g. its channel was closed: esdbclient's path reconnects
+            return None
+        self._open.add(call)
+        return call
+
+    def _drop(self, call: Any) -> None:
+        self._open.discard(call)
+        call.cancel()
+
+    def drop_all(self) -> None:
+        for call in (*self._open,):
+            self._drop(call)
+        self._idle.clear()
+
+    async def append(
+        self,
+        stream: str,
+        current_version: int | StreamState,
+        events: Sequence[EsdbNewEvent],
+        deadline_s: float,
+    ) -> int | None:
+        call = self._take()
+        if call is None:
+            return None
+        streams = self._connection.streams
+        request = streams._construct_batch_append_req(
+            stream_name=stream,
+            current_version=current_version,
+            events=events,
+            correlation_id=uuid.uuid4(),
+            timeout=deadline_s,
+        )
+        try:
+            async with asyncio.timeout(deadline_s):
+                await call.write(request)
+                response = await call.read()
+        except TimeoutError:
+            self._drop(call)
+            raise _CallCut(f"no answer on a BatchAppend call within {deadline_s:g}s") from None
+        except asyncio.CancelledError:
+            self._drop(call)
+            reassert_cancellation()  # this task was asked to stop: honour it
+            self.drop_all()  # else gRPC cancelled the call: its connection closed
+            return None
+        except Exception:  # the call failed: esdbclient's path takes over
+            self._drop(call)
+            self.drop_all()
+            return None
+        if response is grpc.aio.EOF or response.correlation_id != request.correlation_id:
+            self._drop(call)
+            self.drop_all()
+            return None
+        self._idle.append(call)
+        position: int = streams._convert_batch_append_resp(response, stream, current_version)
+        return position
+
+
 class EsdbEventStore:
     """``shared.ports.event_store.EventStore`` over an EventStoreDB (or embedded-eventstore) server.
 
@@ -182,12 +288,14 @@ class EsdbEventStore:
         self._uri = uri
         self._budget_s = retry_budget_s
         self._client: AsyncEventStoreDBClient | None = None
+        self._append_calls: _AppendCalls | None = None
 
     async def connect(self) -> None:
         """Create the client. For a single ``esdb://`` target no RPC is made yet."""
         client = AsyncEventStoreDBClient(self._uri)
         await self._call(lambda _deadline_s: client.connect())
         self._client = client
+        self._append_calls = _AppendCalls(client)
 
     @property
     def client(self) -> AsyncEventStoreDBClient:
@@ -254,12 +362,23 @@ class EsdbEventStore:
             EsdbNewEvent(type=e.type, data=e.data, metadata=e.metadata, id=e.event_id)
             for e in events
         ]
-        try:
-            position = await self._call(
-                lambda deadline_s: self.client.append_to_stream(
-                    stream, current_version=_expected(expected), events=new, timeout=deadline_s
-                )
+        current_version = _expected(expected)
+        attempts = 0
+
+        async def attempt(deadline_s: float) -> int:
+            # The first attempt on a kept call; a retry (after an outage) through esdbclient.
+            nonlocal attempts
+            attempts += 1
+            if attempts == 1 and self._append_calls is not None:
+                position = await self._append_calls.append(stream, current_version, new, deadline_s)
+                if position is not None:
+                    return position
+            return await self.client.append_to_stream(
+                stream, current_version=current_version, events=new, timeout=deadline_s
             )
+
+        try:
+            position = await self._call(attempt)
         except WrongCurrentVersion as error:
             raise ConcurrencyError(stream, expected, _actual_revision(error)) from error
         if isinstance(expected, int):
@@ -333,6 +452,9 @@ class EsdbEventStore:
             await subscription.stop()
 
     async def close(self) -> None:
+        if self._append_calls is not None:
+            self._append_calls.drop_all()
+            self._append_calls = None
         if self._client is not None:
             await self._client.close()
             self._client = None
