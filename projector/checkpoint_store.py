@@ -29,16 +29,18 @@ from projector.projection import Projection
 from shared.contract.read_models import (
     CHECKPOINTS,
     FENCE_FIELD,
+    FENCED_AT_FIELD,
     CheckpointDocument,
     FailedEvent,
     collection_name,
     failed_on,
-    fence_below,
+    fence_at_most,
     fenced_by,
     in_projection,
     read_checkpoints,
     unfenced,
 )
+from shared.contract.versioned_events import utc_now
 from shared.ports.document_store import DeleteOne, DocumentStore, UpdateOne
 
 
@@ -224,12 +226,15 @@ async def save_checkpoints(store: DocumentStore, targets: Sequence[Target], now:
         )
 
 
-async def stamp_fence(store: DocumentStore, checkpoint_id: str, token: int) -> bool:
+async def stamp_fence(
+    store: DocumentStore, checkpoint_id: str, token: int, now: datetime | None = None
+) -> bool:
     """Make ``token`` the only one whose saves the checkpoint ``checkpoint_id`` takes (creating
-    the document when missing), unless a newer token has stamped it: False then."""
+    the document when missing); stamping the same token again is allowed. False when a newer
+    token has stamped it."""
+    stamp = {FENCE_FIELD: token, FENCED_AT_FIELD: now or utc_now()}
     result = await store.bulk_write(
-        CHECKPOINTS,
-        [UpdateOne(fence_below(checkpoint_id, token), {"$set": {FENCE_FIELD: token}}, upsert=True)],
+        CHECKPOINTS, [UpdateOne(fence_at_most(checkpoint_id, token), {"$set": stamp}, upsert=True)]
     )
     return result.changed == 1
 

@@ -147,7 +147,7 @@ class DaemonController:
         for name in sorted(fresh):
             lease = targets[name].lease
             if lease is not None and not await stamp_fence(
-                self._store, targets[name].checkpoint_id, lease.token
+                self._store, targets[name].checkpoint_id, lease.token, now
             ):
                 log.warning("projection %s: a newer lease stamped its checkpoint", name)
                 lease.revoke()

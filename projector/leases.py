@@ -51,6 +51,8 @@ from shared.ports.errors import StoreUnavailable
 LEASES = "projection_leases"
 INSTANCES = "projector_instances"
 DEFAULT_LEASE_S = 10.0
+# How often an instance below its share looks for a lease given back, between heartbeats.
+STANDBY_POLL_S = 0.25
 _NEVER = datetime(1970, 1, 1, tzinfo=UTC)
 log = logging.getLogger(__name__)
 
@@ -198,6 +200,7 @@ class LeaseKeeper:
         self._observer = observer
         self._held: dict[str, Lease] = {}
         self._wake_at: float | None = None
+        self._short = False  # below its share at the last tick: watching for a free lease
         self._started_at = clock()
 
     @property
@@ -210,14 +213,36 @@ class LeaseKeeper:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Heartbeat until ``stop`` is set: a tick every ``renew_every_s`` (sooner when a lease
-        this instance may take expires first); a store outage is logged and retried."""
+        this instance may take expires first); a store outage is logged and retried. Between
+        ticks an instance below its share watches for a lease given back (``STANDBY_POLL_S``)
+        and ticks at once when it sees one, so a handover does not wait for the next tick."""
         while not stop.is_set():
             await self.beat()
             delay = self.renew_every_s
             if self._wake_at is not None:
                 delay = min(delay, max(self._wake_at - self._monotonic(), 0.05))
+            await self._between_ticks(stop, delay)
+
+    async def _between_ticks(self, stop: asyncio.Event, seconds: float) -> None:
+        loop = asyncio.get_running_loop()
+        until = loop.time() + seconds
+        while not stop.is_set() and (left := until - loop.time()) > 0:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), delay)
+                await asyncio.wait_for(stop.wait(), min(left, STANDBY_POLL_S))
+            if self._short and not stop.is_set() and await self._one_is_free():
+                return
+
+    async def _one_is_free(self) -> bool:
+        """Whether a lease of ours to take is free now (one read; an error counts as no)."""
+        try:
+            leases = await read_leases(self._store)
+        except Exception:
+            return False
+        now = self._clock()
+        return any(
+            name not in self._held and ((lease := leases.get(name)) is None or not lease.live(now))
+            for name in self._projections
+        )
 
     async def beat(self) -> None:
         """``tick``, logging instead of raising: a heartbeat that failed is retried next time."""
@@ -236,7 +261,7 @@ class LeaseKeeper:
         await self._announce(now)
         await self._renew(now, sent)
         leases = await read_leases(self._store)
-        self._forget_lost(leases)
+        self._forget_lost(leases, lapsed=True)
         instances = await live_instances(self._store, now)
         ids = {instance.instance_id for instance in instances} | {self.instance_id}
         share = fair_share(len(self._projections), len(ids))
@@ -245,6 +270,7 @@ class LeaseKeeper:
             await self._give_back(held[-1])
         elif len(held) < share:
             await self._take(leases, share - len(held), now, sent)
+        self._short = len(self.held()) < share
         self._plan_wake(leases, now, sent)
         if self._observer is not None:
             self._observer.leases_held(len(self.held()))
@@ -258,8 +284,9 @@ class LeaseKeeper:
             self._observer.leases_held(0)
 
     async def verify(self) -> None:
-        """Drop the leases that the stored documents no longer give this instance."""
-        self._forget_lost(await read_leases(self._store))
+        """Drop the leases that the stored documents no longer give this instance (one whose
+        validity merely ran out here waits for the next heartbeat: it may still be renewed)."""
+        self._forget_lost(await read_leases(self._store), lapsed=False)
 
     async def _announce(self, now: datetime) -> None:
         fields = {"heartbeat_at": now, "expires_at": now + timedelta(seconds=self.lease_s)}
@@ -275,27 +302,37 @@ class LeaseKeeper:
         )
 
     async def _renew(self, now: datetime, sent: float) -> None:
+        """Extend every lease still ours in the store. One whose validity ran out here (a late
+        heartbeat) is renewed as long as it has not expired there: nobody may have taken it
+        then, so it keeps its token and the work under it goes on without a new fence."""
         expires_at = now + timedelta(seconds=self.lease_s)
         for name, lease in list(self._held.items()):
-            if not lease.held():
-                continue  # past its validity: only taking it again may extend it
             result = await self._store.bulk_write(
                 LEASES,
                 [
                     UpdateOne(
-                        {"_id": name, "owner": self.instance_id, "token": lease.token},
+                        {
+                            "_id": name,
+                            "owner": self.instance_id,
+                            "token": lease.token,
+                            "expires_at": {"$gt": now},
+                        },
                         {"$set": {"expires_at": expires_at}},
                     )
                 ],
             )
             if result.changed:
+                if not lease.held():
+                    self.changed.set()  # it may be written under again
                 lease.extend(self._valid_from(sent))
 
-    def _forget_lost(self, leases: Mapping[str, LeaseDocument]) -> None:
+    def _forget_lost(self, leases: Mapping[str, LeaseDocument], *, lapsed: bool) -> None:
+        """Drop the leases the store no longer gives this instance, and with ``lapsed`` those
+        whose validity ran out here (after a renewal that failed: expired there too)."""
         lost = [
             name
             for name, lease in self._held.items()
-            if not lease.held()
+            if (lapsed and not lease.held())
             or (stored := leases.get(name)) is None
             or (stored.owner, stored.token) != (self.instance_id, lease.token)
         ]
@@ -351,6 +388,9 @@ class LeaseKeeper:
             stored = leases.get(name) or LeaseDocument(name)
             token = max(stored.token + 1, int(now.timestamp() * 1000))
             condition: dict[str, Any] = {"_id": name, "token": stored.token}
+            if stored.owner != self.instance_id:
+                # Still expired when taken: an owner whose late renewal landed first keeps it.
+                condition["expires_at"] = {"$lte": now}
             fields = {
                 "owner": self.instance_id,
                 "token": token,

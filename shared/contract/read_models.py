@@ -12,7 +12,7 @@
   applied (or scanned); ``error`` is the event a failed version stopped on (``FailedEvent``), or
   why it is failing or waiting for a store, or null; ``parked_events`` counts events an operator
   parked; ``fence`` is the token of the lease under which the projector instance feeding the version
-  saves it (``fenced_by``): a save under an older token matches nothing.
+  saves it (``fenced_by``), stamped at ``fenced_at``: a save under an older token matches nothing.
 - ``dead_letters``: events an operator parked so a failed projection could resume.
 - Every read document carries ``_position``: the position of the last event applied to it.
 
@@ -40,6 +40,7 @@ CHECKPOINTS = "projection_checkpoints"
 DEAD_LETTERS = "dead_letters"
 POSITION_FIELD = "_position"
 FENCE_FIELD = "fence"
+FENCED_AT_FIELD = "fenced_at"
 
 ORDER_VIEWS = "order_views"
 CUSTOMER_SUMMARIES = "customer_summaries"
@@ -209,11 +210,11 @@ def fenced_by(checkpoint_id: str, token: int) -> dict[str, Any]:
     return {"_id": checkpoint_id, FENCE_FIELD: token}
 
 
-def fence_below(checkpoint_id: str, token: int) -> dict[str, Any]:
-    """The filter matching a checkpoint that no token as new as ``token`` has stamped."""
+def fence_at_most(checkpoint_id: str, token: int) -> dict[str, Any]:
+    """The filter matching a checkpoint that no token newer than ``token`` has stamped."""
     return {
         "_id": checkpoint_id,
-        "$or": [{FENCE_FIELD: {"$exists": False}}, {FENCE_FIELD: {"$lt": token}}],
+        "$or": [{FENCE_FIELD: {"$exists": False}}, {FENCE_FIELD: {"$lte": token}}],
     }
 
 

@@ -29,7 +29,12 @@ from projector.leases import LEASES, LeaseDocument, live_instances, read_leases
 from projector.projection import Projection
 from projector.projections import CustomerSummaries, OrderViews, all_projections
 from shared.contract.order_events import build_order_event_registry
-from shared.contract.read_models import CHECKPOINTS, FENCE_FIELD, collection_name
+from shared.contract.read_models import (
+    CHECKPOINTS,
+    FENCE_FIELD,
+    FENCED_AT_FIELD,
+    collection_name,
+)
 from shared.contract.versioned_events import utc_now
 from shared.ports.document_store import (
     Document,
@@ -214,7 +219,7 @@ class InstanceStore:
         if "position" in fields:
             position, token = fields["position"], op.filter.get(FENCE_FIELD)
         else:
-            assert set(fields) == {FENCE_FIELD}, op  # a fence stamp sets nothing else
+            assert set(fields) == {FENCE_FIELD, FENCED_AT_FIELD}, op  # a stamp sets nothing else
             position, token = None, fields[FENCE_FIELD]
         self.journal.checkpoints.append(
             CheckpointWrite(self.instance_id, str(op.filter["_id"]), position, token, landed)

@@ -3,6 +3,7 @@ clocks the tests move: who holds what, spreading, expiry and takeover, giving ba
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -303,3 +304,58 @@ async def test_a_rebuild_whose_runner_died_is_resumed_by_the_lease_holder(
     for order in orders:
         view = await document_store.find_one("order_views_v2", {"_id": str(order.order_id)})
         assert view is not None and view["status"] == "paid"
+
+
+async def test_a_late_heartbeat_renews_a_lease_not_yet_expired_with_its_token(
+    document_store: DocumentStore,
+) -> None:
+    clocks = Clocks()
+    a = keeper(document_store, clocks, "a")
+    await a.tick()
+    tokens = {name: lease.token for name, lease in a.held().items()}
+    leases = a.held()
+    # The heartbeat comes late: past the validity here, not yet expired in the store.
+    clocks.advance(LEASE_S - 1)
+    assert not any(lease.held() for lease in leases.values())
+    a.changed.clear()
+    await a.tick()
+    assert {name: lease.token for name, lease in a.held().items()} == tokens
+    assert all(lease.held() for lease in leases.values())  # the very leases, written under again
+    assert a.changed.is_set()  # the daemon feeds them again
+    # Too late (expired in the store too): taken again, under a new token.
+    clocks.advance(LEASE_S + 1)
+    await a.tick()
+    assert all(a.held()[name].token > tokens[name] for name in NAMES)
+
+
+async def test_a_standby_takes_a_lease_given_back_without_waiting_for_its_heartbeat(
+    document_store: DocumentStore,
+) -> None:
+    clocks = Clocks()
+
+    def slow(name: str) -> LeaseKeeper:  # heartbeats every 200 s: only the standby watch acts
+        return LeaseKeeper(
+            document_store,
+            NAMES,
+            instance_id=name,
+            lease_s=600,
+            clock=clocks.now,
+            monotonic=clocks.monotonic,
+        )
+
+    a, b = slow("a"), slow("b")
+    await a.tick()
+    await b.tick()
+    assert (len(a.held()), len(b.held())) == (3, 0)
+    stop = asyncio.Event()
+    heartbeat = asyncio.create_task(b.run(stop))
+    try:
+
+        async def taken() -> bool:
+            return len(b.held()) == 3
+
+        await a.release_all()
+        await wait_until(taken, "the standby to take the leases given back")
+    finally:
+        stop.set()
+        await heartbeat
