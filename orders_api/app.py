@@ -18,6 +18,7 @@ from urllib.parse import urlsplit
 
 from fastapi import FastAPI
 from fastapi.routing import APIRoute
+from fastapi.telemetry import TelemetryConfig
 from starlette.types import ASGIApp
 
 from orders_api import admin, health, metrics_route, projections
@@ -53,6 +54,10 @@ query to read your own write). `Idempotency-Key` makes a command safe to repeat.
 RFC 9457 `application/problem+json`.
 """
 
+# FastAPI's native OpenTelemetry looks up the global providers on every request; this service
+# installs no OpenTelemetry SDK (its metrics are Prometheus, its traces correlation ids in the
+# logs), so the look-ups could never find one.
+NO_OPENTELEMETRY: TelemetryConfig = {"tracing": False, "metrics": False, "logs": False}
 
 # A request must not wait on a stopped store for long: MongoDB is given up on after a short
 # server selection and socket wait, two attempts, and (both stores) STORE_TIMEOUT_S overall.
@@ -150,6 +155,7 @@ def create_app(
         version="0.1.0",
         description=DESCRIPTION,
         lifespan=lifespan,
+        telemetry=NO_OPENTELEMETRY,
     )
     app.state.settings = settings
     app.state.metrics = metrics
