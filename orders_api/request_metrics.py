@@ -11,10 +11,9 @@ counts.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from fastapi.routing import APIRoute
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from orders_api.metrics import ApiMetrics
@@ -42,11 +41,25 @@ def _kind(route: APIRoute) -> str | None:
     return None
 
 
+def _header(headers: Iterable[tuple[bytes, bytes]], name: bytes) -> bytes | None:
+    """The first value of header ``name`` (lower case, as ASGI names are) in raw headers."""
+    for key, value in headers:
+        if key == name:
+            return value
+    return None
+
+
 class RequestMetricsMiddleware:
     def __init__(self, app: ASGIApp, metrics: ApiMetrics, metered: Sequence[APIRoute]) -> None:
         self.app = app
         self.metrics = metrics
         self.metered = tuple(metered)
+        # The metered routes' kinds, worked out once (keyed by identity: ``metered`` keeps
+        # the routes alive, so their ids stay theirs).
+        self._kinds = {id(route): _kind(route) for route in self.metered}
+
+    def _kind_of(self, route: APIRoute) -> str | None:
+        return self._kinds[id(route)] if id(route) in self._kinds else _kind(route)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -60,20 +73,20 @@ class RequestMetricsMiddleware:
             nonlocal status, stale
             if message["type"] == "http.response.start":
                 status = int(message["status"])
-                stale = Headers(raw=message.get("headers", [])).get("x-read-model-stale") == "true"
+                stale = _header(message.get("headers", ()), b"x-read-model-stale") == b"true"
             await send(message)
 
         try:
             await self.app(scope, receive, observe_start)
         finally:
             route = _route_of(scope, self.metered)
-            kind = _kind(route) if route is not None else None
+            kind = self._kind_of(route) if route is not None else None
             if route is not None and kind is not None:
                 self.metrics.observe(
                     kind,
                     route.name,
                     status,
                     time.perf_counter() - started,
-                    consistency_token="x-consistency-token" in Headers(scope=scope),
+                    consistency_token=_header(scope["headers"], b"x-consistency-token") is not None,
                     stale=stale,
                 )
