@@ -21,11 +21,16 @@ At each concurrency every worker creates an order, then adds items to it (a new 
 ``ORDERS_EVERY`` commands). A command is HTTP + validation + load the order + decide + append
 one event. The baseline, in the same run and at the same concurrency, appends the same events
 (the bytes the API stored, with fresh ids) straight through one esdbclient client from this
-process, each worker to its own stream at the right expected revision: the cost of the write
-alone. The ratio API/raw says what the API adds on top.
+process (``append_to_stream``: a gRPC call per append), each worker to its own stream at the
+right expected revision: the cost of the write alone. The ratio API/raw says what the API adds
+on top. (The API's event store adapter keeps its BatchAppend calls open from one append to the
+next, which costs the client and the store less than a call per append.)
 
 CPU is read from ``/proc/<pid>/stat`` (Linux) around each measurement and shown as cores used
-(CPU seconds / wall seconds) per process and as CPU milliseconds per operation.
+(CPU seconds / wall seconds) per process and as CPU milliseconds per operation. On cores that
+are saturated (by the run itself or by others: the load averages are printed) throughput
+follows the CPU each operation costs, so raw/API of the CPU per operation of all three
+processes is printed too: it moves much less with other people's load than the rates do.
 """
 
 from __future__ import annotations
@@ -132,6 +137,12 @@ class Sample:
     def ms_per_op(self, name: str) -> str:
         used = self.cpu.get(name)
         return "   n/a" if used is None else f"{1000 * used / max(1, self.operations):6.2f}"
+
+    def total_ms_per_op(self) -> float | None:
+        """CPU milliseconds per operation of every process measured; None if one was not."""
+        if any(used is None for used in self.cpu.values()):
+            return None
+        return 1000 * sum(used or 0.0 for used in self.cpu.values()) / max(1, self.operations)
 
 
 async def run_for(
@@ -308,6 +319,14 @@ async def wait_listening(port: int, process: asyncio.subprocess.Process) -> None
 # --- the run --------------------------------------------------------------------------------
 
 
+def load_average() -> str:
+    """The 1, 5 and 15 minute load averages, or n/a (the cores may be shared with others)."""
+    try:
+        return " ".join(f"{value:.2f}" for value in os.getloadavg())
+    except OSError:
+        return "n/a"
+
+
 def report(rows: list[tuple[int, Sample, Sample]], store_measured: bool) -> None:
     print()
     print(
@@ -332,6 +351,17 @@ def report(rows: list[tuple[int, Sample, Sample]], store_measured: bool) -> None
                 for name in ("generator", "api", "store")
             ]
             print(f"{concurrency:>4} {label:>4} | " + " | ".join(cells))
+    if store_measured:
+        print()
+        print("CPU ms per operation, all three processes, and raw/API of it: the ratio API/raw")
+        print("tends to when the cores are saturated (each operation then costs its CPU).")
+        for concurrency, api, raw in rows:
+            api_ms, raw_ms = api.total_ms_per_op(), raw.total_ms_per_op()
+            if api_ms is not None and raw_ms is not None:
+                print(
+                    f"{concurrency:>4} | API {api_ms:5.2f} ms | raw {raw_ms:5.2f} ms | "
+                    f"raw/API {raw_ms / api_ms:5.2f}"
+                )
     print()
     print("API/raw: commands per second through the API / raw appends per second of the same")
     print("events (1.00 would mean HTTP + validation + load + decision cost nothing).")
@@ -350,6 +380,7 @@ async def benchmark(
     raw = AsyncEventStoreDBClient(eventstore_uri)
     rows: list[tuple[int, Sample, Sample]] = []
     meter = CpuMeter({"generator": None, "api": process.pid, "store": store_pid})
+    print(f"load average at the start: {load_average()}", flush=True)
     try:
         await wait_listening(port, process)
         await raw.connect()
@@ -377,6 +408,7 @@ async def benchmark(
         process.terminate()
         await asyncio.wait_for(process.wait(), 30)
     report(rows, store_pid is not None)
+    print(f"load average at the end: {load_average()}")
     sizes = [len(e.data) + len(e.metadata) for e in template]
     print(f"event sizes (data + metadata bytes): {min(sizes)}..{max(sizes)}, median ", end="")
     print(f"{statistics.median(sizes):.0f}; {seconds:.0f} s per measurement")
