@@ -3,7 +3,12 @@
 1. Claim ``rebuilding_version`` = active + 1 in the registry (or resume an interrupted one).
    From then on the daemon keeps feeding the active version only, and queries keep reading it.
 2. Build the new version's collection from position 0 with its own checkpoint (state
-   ``rebuilding``), using the same runner and subscription filter as the daemon.
+   ``rebuilding``), using the same runner and subscription filter as the daemon. Its
+   secondary indexes are created once it has caught up with the head of the log, not before:
+   building an index over the loaded documents costs MongoDB less than keeping it up to date
+   through every write of the load, and no query reads the new version before the switch.
+   Unique indexes are constraints, not lookups: they are there from the start, so that a
+   document breaking one is refused at its event (the version fails on that event).
 3. Once caught up with the head of the log, keep following live events until the new version
    is at least where the active one is (or at the head; bounded by ``switch_wait_s``), then
    switch ``active_version`` in one conditional update. The daemon notices on its next batch
@@ -48,7 +53,7 @@ from projector.version_registry import (
 )
 from shared.contract.read_models import FailedEvent, collection_name
 from shared.contract.versioned_events import EventRegistry, utc_now
-from shared.ports.document_store import DocumentStore
+from shared.ports.document_store import DocumentStore, IndexSpec
 from shared.ports.event_store import EventStoreReader
 
 HEARTBEAT_EVERY = timedelta(seconds=5)
@@ -147,8 +152,10 @@ class RebuildController:
             await heartbeat(self._store, target.name, self._owner, now)
             self._progress.set_head(await self._events.head_position(self.event_types))
         if batch.caught_up and self._caught_up_at is None:
-            self._caught_up_at = now
             log.info("v%d caught up at position %d", target.version, target.position)
+            await self._store.ensure_indexes(target.collection, deferred_indexes(self._projection))
+            log.info("v%d: secondary indexes created", target.version)
+            now = self._caught_up_at = self._clock()
         if self._caught_up_at is None:
             return Decision.CONTINUE
         return await self._maybe_switch(target, now)
@@ -192,6 +199,16 @@ class RebuildController:
         await save_checkpoints(self._store, targets, self._clock())
 
 
+def unique_indexes(projection: Projection) -> list[IndexSpec]:
+    """The indexes a rebuild creates before loading: the unique ones (constraints)."""
+    return [index for index in projection.indexes if index.unique]
+
+
+def deferred_indexes(projection: Projection) -> list[IndexSpec]:
+    """The indexes a rebuild creates once it has caught up: all but the unique ones."""
+    return [index for index in projection.indexes if not index.unique]
+
+
 def _owner_id() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
 
@@ -220,7 +237,7 @@ async def rebuild_projection(
     if options.restart or not resumed:
         await drop_version(document_store, name, version)  # leftovers of an earlier attempt
         resumed = False
-    await document_store.ensure_indexes(collection, projection.indexes)
+    await document_store.ensure_indexes(collection, unique_indexes(projection))
     start = await load_checkpoint(document_store, collection)
     head = await event_store.head_position(event_types)
     log.info(
