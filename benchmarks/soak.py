@@ -5,6 +5,7 @@ Run from the repository root (the duration is the traffic's; proofs add a minute
     .venv/bin/python -m benchmarks.soak [--duration 300] [--clients 16] [--hot-clients 4]
         [--projector-kills 25] [--catch-up-events 1000] [--catch-up-kills 3]
         [--projectors 3] [--rolling-restarts 3] [--lease-s 2]
+        [--steady] [--rate N] [--window 30]
 
 It starts embedded-eventstore, embedded-mongo, orders-api and ``--projectors`` instances of
 ``projector run`` from the Procfile lines, with the environment ``scripts/run-stack`` gives
@@ -21,6 +22,16 @@ read-model document with a clean rebuild, runs a final round of commands, checks
 stopped instances left no lease owned, and prints the figures (failover and handover times of
 the leases, stale reads with a token per phase of the run). Exit code 1 when a proof did not
 hold.
+
+``--steady`` plans no fault at all (no projector kills, catch-up kills, rolling restarts or
+store restarts): sustained traffic only, to measure the rate the projector keeps up with.
+``--rate N`` paces the clients to N commands/s in all (a token bucket they share; unpaced
+without it: each client sends its next request as soon as it has an answer). ``--window S``
+prints figures per S seconds of traffic (30 by default with ``--steady``): commands
+acknowledged a second, stale reads with a token, token GET and command p50 / p99, the
+projector's lag at the window's end, CPU per process (and the load generator's, everyone
+else's on the machine) and the load averages; then whether the projector kept up (its lag not
+growing window over window, under 1 % stale reads in every window).
 """
 
 from __future__ import annotations
@@ -34,18 +45,30 @@ from pathlib import Path
 from tests.soak.harness import SoakPlan, run_soak
 from tests.soak.stack import LEASE_S
 
+FAULTS = {"projector_kills": 25, "catch_up_kills": 3, "rolling_restarts": 3}  # the defaults
+STEADY_WINDOW_S = 30.0
 
-def main(argv: list[str] | None = None) -> int:
+
+def plan_of(argv: list[str] | None = None) -> tuple[SoakPlan, Path | None]:
+    """The plan the command line asks for, and the directory to keep (``--keep``); a bad
+    combination exits with a usage error."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.soak", description=__doc__)
     parser.add_argument("--duration", type=float, default=300.0, help="seconds of traffic")
     parser.add_argument("--clients", type=int, default=16, help="clients with orders of their own")
     parser.add_argument("--hot-clients", type=int, default=4, help="clients sharing hot orders")
-    parser.add_argument("--projector-kills", type=int, default=25)
+    parser.add_argument("--projector-kills", type=int, help="25 unless --steady")
     parser.add_argument("--catch-up-events", type=int, default=1000)
-    parser.add_argument("--catch-up-kills", type=int, default=3)
+    parser.add_argument("--catch-up-kills", type=int, help="3 unless --steady")
     parser.add_argument("--projectors", type=int, default=3, help="projector instances")
     parser.add_argument(
-        "--rolling-restarts", type=int, default=3, help="times every instance is replaced in turn"
+        "--rolling-restarts", type=int, help="times every instance is replaced in turn (3)"
+    )
+    parser.add_argument("--steady", action="store_true", help="no faults at all")
+    parser.add_argument("--rate", type=float, help="commands/s the clients offer in all")
+    parser.add_argument(
+        "--window",
+        type=float,
+        help=f"seconds per window of figures ({STEADY_WINDOW_S:g} if steady)",
     )
     parser.add_argument(
         "--lease-s", type=float, default=LEASE_S, help="PROJECTOR_LEASE_S of the instances"
@@ -54,23 +77,43 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not 8 <= args.clients + args.hot_clients <= 32:
         parser.error("use 8 to 32 clients in all")
+    if min(args.clients, args.hot_clients) < 0:
+        parser.error("client counts cannot be negative")
     if args.projectors < 1:
         parser.error("use at least one projector instance")
-    if min(args.projector_kills, args.catch_up_kills, args.rolling_restarts) < 0:
+    faults = {name: getattr(args, name) for name in FAULTS}
+    if args.steady:
+        given = [f"--{name.replace('_', '-')}" for name, count in faults.items() if count]
+        if given:
+            parser.error(f"--steady plans no faults: drop {', '.join(given)}")
+        faults = dict.fromkeys(FAULTS, 0)
+    faults = {name: FAULTS[name] if count is None else count for name, count in faults.items()}
+    if min(faults.values()) < 0:
         parser.error("fault counts cannot be negative")
+    if args.rate is not None and not args.rate > 0:
+        parser.error("--rate must be above 0 commands/s")
+    window_s = args.window if args.window is not None else STEADY_WINDOW_S if args.steady else None
+    if window_s is not None and not 0 < window_s <= args.duration:
+        parser.error("--window must be above 0 and at most --duration seconds")
     plan = SoakPlan(
         seconds=args.duration,
         clients=args.clients,
         hot_clients=args.hot_clients,
-        projector_kills=args.projector_kills,
         catch_up_events=args.catch_up_events,
-        catch_up_kills=args.catch_up_kills,
         projectors=args.projectors,
-        rolling_restarts=args.rolling_restarts,
         lease_s=args.lease_s,
+        store_restarts=not args.steady,
+        rate=args.rate,
+        window_s=window_s,
+        **faults,
     )
+    return plan, args.keep
+
+
+def main(argv: list[str] | None = None) -> int:
+    plan, keep = plan_of(argv)
     with tempfile.TemporaryDirectory(prefix="soak-") as scratch:
-        workdir = args.keep or Path(scratch)
+        workdir = keep or Path(scratch)
         print(f"soak: {plan}; logs in {workdir / 'logs'}", flush=True)
         figures = asyncio.run(run_soak(plan, workdir))
     for line in figures.lines():

@@ -9,11 +9,17 @@
   412 answers are expected there.
 - between commands, queries with and without ``X-Consistency-Token``: the order, the customer's
   orders and summary, the daily sales.
+
+With a ``Pacer`` (one shared by all clients of a run) every new command waits for a token of
+its bucket first, so the clients together offer at most ``Pacer.rate`` commands/s (retries of a
+command are not paced again); without one each client sends its next request at once.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
+import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -31,6 +37,38 @@ SHIPMENT = {"carrier": "DHL", "tracking_number": "JD0146000062"}
 
 def key() -> str:
     return uuid.uuid4().hex
+
+
+@dataclass
+class Pacer:
+    """A token bucket: ``rate`` tokens a second, at most ``burst`` of them saved up.
+
+    Virtual scheduling (GCRA): every token taken reserves the next slot ``1 / rate`` after the
+    previous one, never earlier than a full bucket allows; ``reserve`` is that arithmetic,
+    ``acquire`` waits for the slot it reserved."""
+
+    rate: float
+    burst: float = 1.0
+    next_at: float | None = None  # the next free slot (time.monotonic)
+
+    def __post_init__(self) -> None:
+        if not self.rate > 0:
+            raise ValueError(f"a pacing rate must be above 0 per second, not {self.rate}")
+        if not self.burst >= 1:
+            raise ValueError(f"a burst must hold at least one token, not {self.burst}")
+
+    def reserve(self, now: float) -> float:
+        """Take the next token at ``now``: how many seconds until it is there."""
+        interval = 1 / self.rate
+        earliest = now - (self.burst - 1) * interval  # with a full bucket
+        slot = earliest if self.next_at is None else max(self.next_at, earliest)
+        self.next_at = slot + interval
+        return max(0.0, slot - now)
+
+    async def acquire(self) -> None:
+        delay = self.reserve(time.monotonic())
+        if delay:
+            await asyncio.sleep(delay)  # pacing: the wait is the point
 
 
 @dataclass
@@ -54,14 +92,23 @@ class Client:
     customers: list[str]
     number: int
     rng: random.Random = field(default_factory=random.Random)
+    pacer: Pacer | None = None  # shared by the clients of a run; None: unpaced
 
     def sku(self) -> str:
         return f"SKU-{self.number}-{self.rng.getrandbits(64):016x}"
 
+    async def send(
+        self, label: str, method: str, path: str, *, key: str, **kwargs: Any
+    ) -> httpx.Response | None:
+        """A new command (paced), under the record's retry policy."""
+        if self.pacer is not None:
+            await self.pacer.acquire()
+        return await self.record.send(self.api, label, method, path, key=key, **kwargs)
+
     async def command(
         self, order: Order, label: str, method: str, path: str, **kwargs: Any
     ) -> httpx.Response | None:
-        response = await self.record.send(self.api, label, method, path, key=key(), **kwargs)
+        response = await self.send(label, method, path, key=key(), **kwargs)
         if response is not None and response.is_success:
             order.last = self.record.acks[-1]
         return response
@@ -83,9 +130,7 @@ class Client:
         body["items"] += [
             {"sku": self.sku(), "quantity": 1, "unit_price": price} for _ in range(first_items - 1)
         ]
-        created = await self.record.send(
-            self.api, "create", "POST", "/orders", key=key(), body=body
-        )
+        created = await self.send("create", "POST", "/orders", key=key(), body=body)
         if not self.expected(created, "create", set()):
             return
         assert created is not None
@@ -186,8 +231,7 @@ class Client:
     async def hot_order_life(self, generation: int, run_id: str) -> None:
         """This client's part in the life of hot order ``generation`` (shared with others)."""
         body = new_order_body(f"hot-{run_id}", f"HOT-{generation}", 1, 500)
-        created = await self.record.send(
-            self.api,
+        created = await self.send(
             "hot-create",
             "POST",
             "/orders",

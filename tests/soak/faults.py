@@ -411,10 +411,15 @@ class Faults:
             self.injected[f"{name} {signal.Signals(signum).name}"] += 1
 
 
-def schedule(projector_kills: int, catch_up_kills: int = 1, rolling_restarts: int = 0) -> list[str]:
+def schedule(
+    projector_kills: int,
+    catch_up_kills: int = 1,
+    rolling_restarts: int = 0,
+    store_restarts: bool = True,
+) -> list[str]:
     """The faults of a run, in order: catch-up kills early and spread out, rolling restarts and
-    store faults between the owner kills at random points."""
-    special = ["eventstore", "mongo-term", "mongo-kill"]
+    store faults (unless ``store_restarts`` is off) between the owner kills at random points."""
+    special = ["eventstore", "mongo-term", "mongo-kill"] if store_restarts else []
     for slot in range(catch_up_kills):
         special.insert(min(slot * 2, len(special)), "catch-up")
     for slot in range(rolling_restarts):

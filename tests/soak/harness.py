@@ -10,11 +10,18 @@ how long each lease that changed hands went unheld and unfed (failover after a k
 after a SIGTERM), the leases a stopping instance left to expire instead of giving them back,
 and the share of stale reads with a token in each phase of the run (steady, a fault, its
 aftermath).
+
+A plan may leave every fault out (no kills, no rolling restarts, ``store_restarts`` off: a
+steady run), pace the clients to a total of ``rate`` commands/s (``clients.Pacer``) and ask for
+figures every ``window_s`` seconds of traffic (``windows``): commands/s, stale reads, answer
+times, the projector's lag at each window's end and the CPU of every process.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
 import random
 import signal
 import statistics
@@ -29,7 +36,7 @@ import httpx
 from shared.adapters.esdb_event_store import EsdbEventStore
 from shared.adapters.motor_document_store import MotorDocumentStore
 from tests.e2e.traffic import projector_caught_up
-from tests.soak.clients import Client, run_client
+from tests.soak.clients import Client, Pacer, run_client
 from tests.soak.faults import (
     Faults,
     Takeovers,
@@ -48,6 +55,13 @@ from tests.soak.proofs import (
 )
 from tests.soak.record import STEADY, Record
 from tests.soak.stack import LEASE_S, SoakStack
+from tests.soak.windows import (
+    LOAD_GENERATOR,
+    CpuMeter,
+    WindowFigures,
+    projector_lag,
+    window_lines,
+)
 
 HTTP_TIMEOUT_S = 60.0
 CATCH_UP_TIMEOUT_S = 300.0
@@ -69,6 +83,16 @@ class SoakPlan:
     projectors: int = 1  # projector instances sharing the projections through leases
     lease_s: float = LEASE_S  # their PROJECTOR_LEASE_S
     rolling_restarts: int = 0  # each: every instance replaced in turn (SIGTERM, new instance)
+    store_restarts: bool = True  # embedded-eventstore kill -9, embedded-mongo SIGTERM and SIGKILL
+    rate: float | None = None  # commands/s the clients offer in all (Pacer); None: unpaced
+    window_s: float | None = None  # figures per window of this long (WindowFigures); None: none
+
+    @property
+    def faults(self) -> list[str]:
+        """The faults of the run, in order (none at all in a steady run)."""
+        return schedule(
+            self.projector_kills, self.catch_up_kills, self.rolling_restarts, self.store_restarts
+        )
 
 
 @dataclass
@@ -92,6 +116,8 @@ class Figures:
     lease_log: Counter[str] = field(default_factory=Counter)
     traffic_seconds: float = 0.0
     seconds: float = 0.0
+    windows: list[WindowFigures] = field(default_factory=list)
+    processes: tuple[str, ...] = ()  # the stack's, as the windows' CPU columns name them
 
     def failures(self) -> list[str]:
         """Every proof that did not hold, with its evidence."""
@@ -145,13 +171,15 @@ class Figures:
         out = [
             f"duration: {self.seconds:.0f} s (traffic planned {self.plan.seconds:.0f} s, ran "
             f"{self.traffic_seconds:.0f} s, {self.plan.clients} + {self.plan.hot_clients} hot "
-            "clients)",
+            f"clients, {f'paced to {self.plan.rate:g} commands/s' if self.plan.rate else 'unpaced'}"
+            ")",
             f"commands acknowledged: {len(record.acks)} ({rate:.1f}/s over the traffic; + "
             f"{self.final_commands} in the final round), events acknowledged: "
             f"{record.events_acknowledged}",
             f"retries (503 + Retry-After or no answer, same Idempotency-Key): {record.retries}",
             f"requests without an answer: {sum(record.dropped.values())} {dict(record.dropped)}",
             f"reads with a token: {_stale(*record.stale_share())}",
+            *window_lines(self.windows, self.processes),
             *(
                 f"  {phase} ({record.phase_seconds[phase]:.0f} s): "
                 f"{_stale(*record.stale_share(phase))}"
@@ -252,6 +280,7 @@ async def run_soak(plan: SoakPlan, workdir: Path) -> Figures:
     started = time.monotonic()
     figures = Figures(plan)
     stack = SoakStack(workdir / "data", workdir / "logs", plan.projectors, plan.lease_s)
+    figures.processes = stack.order
     documents = MotorDocumentStore(stack.mongo_uri, stack.database)
     events = EsdbEventStore(stack.eventstore_uri)
     try:
@@ -263,12 +292,17 @@ async def run_soak(plan: SoakPlan, workdir: Path) -> Figures:
             await projector_caught_up(api)
             stack.record_rss_start()  # every process has served by now
             faults = Faults(stack, documents, figures.record)
-            figures.traffic_seconds = await _traffic_under_faults(api, plan, faults)
+            if plan.window_s:
+                await events.connect()
+            figures.traffic_seconds = await _traffic_under_faults(
+                api, plan, faults, events, figures.windows
+            )
             faults.revive_projectors()
             final, figures.final_problems = await final_round(api, FINAL_LIVES)
             figures.final_commands = len(final.acks)
         stack.record_rss_end()
-        await events.connect()
+        if not plan.window_s:
+            await events.connect()
         head = await head_position(events)
 
         async def caught_up() -> bool:
@@ -297,32 +331,40 @@ async def run_soak(plan: SoakPlan, workdir: Path) -> Figures:
     return figures
 
 
-async def _traffic_under_faults(api: httpx.AsyncClient, plan: SoakPlan, faults: Faults) -> float:
+async def _traffic_under_faults(
+    api: httpx.AsyncClient,
+    plan: SoakPlan,
+    faults: Faults,
+    events: EsdbEventStore,
+    windows: list[WindowFigures],
+) -> float:
     """Clients and faults for the planned time (longer if the faults take longer): how long the
-    traffic ran."""
+    traffic ran. With ``plan.window_s``, the figures of each window go to ``windows``."""
     run_id = uuid.uuid4().hex[:8]
     customers = [f"soak-{run_id}-{n}" for n in range(plan.customers)]
     record = faults.record
+    pacer = Pacer(plan.rate) if plan.rate else None
     clients = [
-        Client(api, record, customers, number, random.Random(f"{run_id}-{number}"))
+        Client(api, record, customers, number, random.Random(f"{run_id}-{number}"), pacer)
         for number in range(plan.clients + plan.hot_clients)
     ]
+    record.take_window()  # the first window starts with the traffic
     tasks = [
         asyncio.create_task(run_client(c, hot=c.number >= plan.clients, run_id=run_id))
         for c in clients
     ]
     started = time.monotonic()
+    sampler = _Sampler(faults, events, windows)
+    sampling = asyncio.create_task(sampler.every(plan.window_s)) if plan.window_s else None
     try:
-        await inject(
-            faults,
-            schedule(plan.projector_kills, plan.catch_up_kills, plan.rolling_restarts),
-            plan.seconds * 0.85,
-            plan.catch_up_events,
-        )
+        await inject(faults, plan.faults, plan.seconds * 0.85, plan.catch_up_events)
         # Traffic goes on for the rest of the planned time (the last faults' aftermath).
         await asyncio.sleep(max(0.0, started + plan.seconds - time.monotonic()))
     finally:
         faults.stop_watching()
+        if sampling is not None:
+            sampler.done.set()
+            await asyncio.gather(sampling, return_exceptions=True)
         record.enter(None)
         record.stopped = True
         results = await asyncio.gather(*tasks, return_exceptions=True)
@@ -330,3 +372,42 @@ async def _traffic_under_faults(api: httpx.AsyncClient, plan: SoakPlan, faults: 
         if isinstance(result, BaseException):
             record.violation(f"a client failed: {type(result).__name__}: {result}")
     return time.monotonic() - started
+
+
+MIN_LAST_WINDOW = 0.25  # a last, shorter window is reported if at least this share of one
+
+
+@dataclass
+class _Sampler:
+    """Ends a window every ``window_s`` seconds of traffic and records its ``WindowFigures``."""
+
+    faults: Faults
+    events: EsdbEventStore
+    windows: list[WindowFigures]
+    cpu: CpuMeter = field(default_factory=CpuMeter)
+    done: asyncio.Event = field(default_factory=asyncio.Event)  # the traffic is over
+    window_s: float = 0.0
+
+    def pids(self) -> dict[str, int]:
+        stack = self.faults.stack
+        running = {name: stack[name].pid for name in stack.order if stack[name].running()}
+        return running | {LOAD_GENERATOR: os.getpid()}
+
+    async def every(self, window_s: float) -> None:
+        self.window_s = window_s
+        self.cpu.sample(self.pids(), 0.0)  # the baseline of the first window
+        ends = time.monotonic()
+        while not self.done.is_set():
+            ends += window_s
+            with contextlib.suppress(TimeoutError):  # the window's end, or the traffic's
+                await asyncio.wait_for(self.done.wait(), max(0.0, ends - time.monotonic()))
+            await self.window_ended(last=self.done.is_set())
+
+    async def window_ended(self, *, last: bool = False) -> None:
+        record = self.faults.record
+        if last and time.monotonic() - record.window.started < MIN_LAST_WINDOW * self.window_s:
+            return
+        window, now = record.take_window(), time.monotonic()
+        cpu = self.cpu.sample(self.pids(), now - window.started)
+        lag = await projector_lag(self.faults.documents, self.events)
+        self.windows.append(WindowFigures.of(window, now, lag, cpu, os.getloadavg()))

@@ -8,6 +8,11 @@ first result if the first try was applied), within a bounded budget.
 Reads with a token are counted fresh or stale (``X-Read-Model-Stale``), a 404 as well (the order
 not projected yet), overall and by the ``phase`` of the run they were answered in (set by the
 fault injector: a fault, its aftermath, or ``steady``).
+
+The same figures are kept per ``Window`` of the run as well (``Record.take_window`` ends one):
+commands acknowledged, reads with a token fresh or stale, and how long each answer took
+(``COMMAND``: a command's first try to its final answer, retries included; ``TOKEN_GET`` and
+``PLAIN_GET``: one query with and without ``X-Consistency-Token``).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ RETRY_BUDGET_S = 120.0  # one command may be retried this long (store outages la
 RETRY_AFTER_CAP_S = 5.0  # never sleep longer than this on one Retry-After
 CONNECTION_RETRY_S = 0.2
 STEADY = "steady"  # the phase of a run while no fault or its aftermath is going on
+COMMAND, TOKEN_GET, PLAIN_GET = "command", "token GET", "GET"  # kinds of answer timed
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,19 @@ class Ack:
     order_id: str
     version: int
     position: int
+
+
+@dataclass
+class Window:
+    """What the clients saw from ``started`` (``time.monotonic``) until the window was taken."""
+
+    started: float = field(default_factory=time.monotonic)
+    acks: int = 0
+    token_reads: Counter[str] = field(default_factory=Counter)  # fresh / stale
+    seconds: dict[str, list[float]] = field(default_factory=dict)  # kind -> answer times
+
+    def timed(self, kind: str, seconds: float) -> None:
+        self.seconds.setdefault(kind, []).append(seconds)
 
 
 def server_error_kind(response: httpx.Response) -> str:
@@ -62,6 +81,12 @@ class Record:
     violations: list[str] = field(default_factory=list)
     versions: dict[str, int] = field(default_factory=dict)  # order -> highest version acked
     stopped: bool = False
+    window: Window = field(default_factory=Window)  # the current one (``take_window``)
+
+    def take_window(self) -> Window:
+        """End the current window and start the next: the one ended."""
+        ended, self.window = self.window, Window()
+        return ended
 
     @property
     def events_acknowledged(self) -> int:
@@ -106,11 +131,14 @@ class Record:
         self, api: httpx.AsyncClient, label: str, path: str, **kwargs: Any
     ) -> httpx.Response | None:
         """A query, not retried (a client would just ask again later)."""
+        kind = TOKEN_GET if "X-Consistency-Token" in kwargs.get("headers", {}) else PLAIN_GET
+        sent = time.monotonic()
         try:
             response = await api.get(path, **kwargs)
         except httpx.TransportError as error:
             self.dropped[f"{label}: {type(error).__name__}"] += 1
             return None
+        self.window.timed(kind, time.monotonic() - sent)
         self.note(label, response)
         return response
 
@@ -130,7 +158,8 @@ class Record:
         headers = {"Idempotency-Key": key}
         if if_match is not None:
             headers["If-Match"] = f'"{if_match}"'
-        deadline = time.monotonic() + RETRY_BUDGET_S
+        sent = time.monotonic()
+        deadline = sent + RETRY_BUDGET_S
         while True:
             try:
                 response = await api.request(method, path, json=body, headers=headers)
@@ -148,6 +177,7 @@ class Record:
                 self.retries += 1
                 await asyncio.sleep(min(float(retry_after), RETRY_AFTER_CAP_S))
                 continue
+            self.window.timed(COMMAND, time.monotonic() - sent)
             if response.is_success:
                 self._acknowledged(label, response)
             return response
@@ -159,6 +189,7 @@ class Record:
         if etag != f'"{ack.version}"' or token != str(ack.position):
             self.violation(f"{label}: headers ETag={etag} token={token} disagree with {body}")
         self.acks.append(ack)
+        self.window.acks += 1
         self.versions[ack.order_id] = max(self.versions.get(ack.order_id, -1), ack.version)
 
     def token_read(self, label: str, response: httpx.Response, order: Ack | None) -> bool:
@@ -176,6 +207,7 @@ class Record:
             return False
         freshness = "stale" if stale == "true" else "fresh"
         self.token_reads[freshness] += 1
+        self.window.token_reads[freshness] += 1
         self.token_reads_by_phase.setdefault(self.phase, Counter())[freshness] += 1
         if stale == "true":
             return False

@@ -1,6 +1,8 @@
 """The soak harness's own pieces, fast and exact: the fault schedule, how reads with a token are
-counted (stale 404s, phases), which leases a stopped instance left behind, and how a lease
-changing hands is timed from the documents (acquired, then fed under another token)."""
+counted (stale 404s, phases), which leases a stopped instance left behind, how a lease
+changing hands is timed from the documents (acquired, then fed under another token), and the
+steady mode's parts: no faults planned, the clients' pacer, the figures per window (answer
+times, CPU from /proc, the lag trend) and the command line."""
 
 from __future__ import annotations
 
@@ -12,10 +14,12 @@ from pathlib import Path
 import httpx
 import pytest
 
+from benchmarks.soak import plan_of
 from projector.leases import LEASES, LeaseDocument
 from shared.contract.read_models import CHECKPOINTS, FENCE_FIELD, collection_name
 from shared.contract.versioned_events import utc_now
 from shared.ports.document_store import DocumentStore, UpdateOne
+from tests.soak.clients import Pacer
 from tests.soak.faults import (
     Faults,
     Takeovers,
@@ -23,8 +27,20 @@ from tests.soak.faults import (
     saved_under_another_token,
     schedule,
 )
-from tests.soak.record import STEADY, Ack, Record
+from tests.soak.harness import SoakPlan
+from tests.soak.record import COMMAND, PLAIN_GET, STEADY, TOKEN_GET, Ack, Record
 from tests.soak.stack import SoakStack, instance_names
+from tests.soak.windows import (
+    LAG_FLOOR_EVENTS,
+    Lag,
+    WindowFigures,
+    keeps_up,
+    lag_trend,
+    machine_ticks,
+    percentiles,
+    process_ticks,
+    window_lines,
+)
 from tests.waiting import wait_until
 
 
@@ -138,3 +154,154 @@ async def test_a_takeover_is_timed_by_the_new_acquired_at_then_the_first_save_un
     await asyncio.wait_for(timing, 30)
     assert into == Takeovers(acquired=[1.5], fed=[2.25])
     assert not faults.findings
+
+
+def test_a_steady_plan_has_no_fault_at_all() -> None:
+    steady = SoakPlan(
+        seconds=60, projector_kills=0, catch_up_kills=0, rolling_restarts=0, store_restarts=False
+    )
+    assert steady.faults == []
+    assert schedule(2, 0, 0, store_restarts=False) == ["projector", "projector"]
+    assert SoakPlan(seconds=60, projector_kills=0, catch_up_kills=0).faults == [
+        "eventstore",
+        "mongo-term",
+        "mongo-kill",
+    ]
+
+
+def test_the_command_line_steady_mode_plans_no_faults_and_windows_of_30_s() -> None:
+    plan, keep = plan_of(["--steady", "--duration", "90", "--projectors", "2", "--rate", "50"])
+    assert plan.faults == [] and keep is None
+    assert (plan.rate, plan.window_s, plan.projectors) == (50, 30, 2)
+    faulty, _ = plan_of(["--duration", "90"])
+    assert (faulty.projector_kills, faulty.catch_up_kills, faulty.rolling_restarts) == (25, 3, 3)
+    assert faulty.store_restarts and faulty.rate is None and faulty.window_s is None
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--steady", "--projector-kills", "3"],
+        ["--steady", "--rolling-restarts", "1"],
+        ["--rate", "0"],
+        ["--window", "0"],
+        ["--duration", "60", "--window", "61"],
+        ["--clients", "40"],
+    ],
+)
+def test_the_command_line_refuses_what_makes_no_sense(
+    argv: list[str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exited:
+        plan_of(argv)
+    assert exited.value.code == 2 and "error:" in capsys.readouterr().err
+
+
+def test_the_pacer_hands_out_rate_tokens_a_second_after_a_burst() -> None:
+    pacer = Pacer(rate=10)
+    assert [pacer.reserve(now=100.0) for _ in range(4)] == pytest.approx([0, 0.1, 0.2, 0.3])
+    # Taken later, the next slots are nearer; idle time saves up no more than the burst.
+    assert pacer.reserve(now=100.35) == pytest.approx(0.05)
+    assert [pacer.reserve(now=200.0) for _ in range(2)] == pytest.approx([0, 0.1])
+    bursty = Pacer(rate=4, burst=3)
+    assert [bursty.reserve(now=0.0) for _ in range(5)] == pytest.approx([0, 0, 0, 0.25, 0.5])
+    with pytest.raises(ValueError, match="rate"):
+        Pacer(rate=0)
+    with pytest.raises(ValueError, match="burst"):
+        Pacer(rate=1, burst=0.5)
+
+
+def api_answering(status: int = 201) -> httpx.AsyncClient:
+    def answer(request: httpx.Request) -> httpx.Response:
+        if request.method == "GET":
+            return httpx.Response(200, json={}, headers={"X-Read-Model-Stale": "true"})
+        body = {"order_id": "o-1", "version": 0, "position": 42}
+        return httpx.Response(
+            status, json=body, headers={"ETag": '"0"', "X-Consistency-Token": "42"}
+        )
+
+    return httpx.AsyncClient(transport=httpx.MockTransport(answer), base_url="http://api")
+
+
+async def test_a_window_counts_its_acks_token_reads_and_answer_times() -> None:
+    record = Record()
+    async with api_answering() as api:
+        await record.send(api, "create", "POST", "/orders", key="k-1", body={})
+        token = {"X-Consistency-Token": "42"}
+        response = await record.get(api, "get-order-token", "/orders/o-1", headers=token)
+        assert response is not None
+        record.token_read("get-order-token", response, None)
+        await record.get(api, "get-order", "/orders/o-1")
+        first = record.take_window()
+        await record.send(api, "create", "POST", "/orders", key="k-2", body={})
+    assert first.acks == 1 and first.token_reads == Counter(stale=1)
+    assert {kind: len(times) for kind, times in first.seconds.items()} == {
+        COMMAND: 1,
+        TOKEN_GET: 1,
+        PLAIN_GET: 1,
+    }
+    assert record.window.acks == 1 and not record.window.token_reads
+    assert len(record.acks) == 2 and record.token_reads == Counter(stale=1)
+
+
+def test_percentiles_are_nearest_rank() -> None:
+    assert percentiles([]) is None
+    assert percentiles([0.3]) == (0.3, 0.3)
+    values = [float(n) for n in range(100, 0, -1)]  # 1..100, unordered
+    assert percentiles(values) == (50.0, 99.0)
+    assert percentiles([1.0, 2.0, 3.0, 4.0]) == (2.0, 4.0)
+
+
+def test_cpu_ticks_are_read_from_proc_even_with_odd_command_names() -> None:
+    # pid (comm) state ppid ... utime (14th) stime (15th) ...
+    rest = "S 1 1 1 0 -1 4194560 100 0 0 0 1234 56 7 8 20 0 3 0 999 0 0"
+    assert process_ticks(f"4242 (my (odd) proc) {rest}") == 1234 + 56
+    assert process_ticks(Path("/proc/self/stat").read_text()) >= 0
+    stat = "cpu  100 5 50 800 20 3 2 10 0 0\ncpu0 50 2 25 400 10 1 1 5 0 0\n"
+    assert machine_ticks(stat) == (100 + 5 + 50 + 3 + 2 + 10, 990)
+    with pytest.raises(ValueError, match="cpu line"):
+        machine_ticks("intr 0\n")
+
+
+def lags(*events: int) -> list[Lag | None]:
+    return [Lag(count, True, 0.0) for count in events]
+
+
+def test_a_lag_growing_in_every_window_past_the_floor_is_falling_behind() -> None:
+    floor = LAG_FLOOR_EVENTS
+    assert lag_trend(lags(floor, 3 * floor, 9 * floor)) == "growing"
+    assert lag_trend(lags(floor, 3 * floor, 2 * floor)) == "bounded"  # it came back down
+    assert lag_trend(lags(0, 5, floor - 1)) == "bounded"  # rising, but within a batch or two
+    assert lag_trend([None, *lags(floor)]) == "unknown"
+
+
+def window(stale: int, reads: int, lag: int) -> WindowFigures:
+    return WindowFigures(
+        seconds=30.0,
+        commands=3000,
+        stale=stale,
+        token_reads=reads,
+        token_get_s=(0.01, 0.2),
+        command_s=None,
+        lag=Lag(lag, True, 0.1),
+        cpu={"api": 80.0, "machine": 190.0},
+        load=(3.1, 2.0, 1.0),
+    )
+
+
+def test_a_projector_keeps_up_with_its_lag_bounded_and_under_1_percent_stale() -> None:
+    assert keeps_up([window(0, 500, 10), window(4, 500, 20)])
+    assert not keeps_up([window(0, 500, 10), window(5, 500, 20)])  # 1 % stale
+    assert not keeps_up([window(0, 500, 200), window(0, 500, 900)])  # falling behind
+    assert not keeps_up([])
+    assert not keeps_up([window(0, 500, 10)])  # one window shows no trend
+    lines = window_lines([window(4, 500, 20), window(0, 400, 5)], ["api", "mongo"])
+    assert lines[2] == (
+        "0-30 s | 100.0 | 4/500 (0.8 %) | 10 / 200 | - | 20 ev / 0.1 s | 80 ? ? 110 190 | "
+        "3.10 2.00 1.00"
+    )
+    assert lines[3].startswith("30-60 s | 100.0 | 0/400 (0.0 %)")
+    assert lines[-1] == (
+        "lag trend: bounded; worst window stale 0.8 %; commands/s 100.0 mean; "
+        "projector keeps up: yes"
+    )

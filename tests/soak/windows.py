@@ -1,0 +1,234 @@
+"""Figures per window of a soak run: what the clients got and what it cost, every ``window_s``.
+
+For each window (``Record.take_window`` ends one) ``WindowFigures`` holds the commands
+acknowledged a second, the reads with a token answered stale, the answer times of those reads
+and of commands (p50 / p99), the projector's lag at the window's end (the most behind
+projection: its events not yet applied, counted by ``projector.status`` from the MongoDB
+checkpoints and the event store, and how old the oldest of them is), the CPU each process of
+the stack and the load generator (this process) used, in % of one core (``/proc/<pid>/stat``:
+utime + stime), the whole machine's (``/proc/stat``; the machine is shared, so what is not
+ours is someone else's) and the load averages.
+
+``lag_trend`` tells a projector that keeps up (its lag bounded) from one falling behind for
+good (its lag growing window over window).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import statistics
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import pairwise
+from pathlib import Path
+
+from projector.status import projection_statuses
+from shared.ports.document_store import DocumentStore
+from shared.ports.errors import StoreUnavailable
+from shared.ports.event_store import EventStoreReader
+from tests.soak.record import COMMAND, TOKEN_GET, Window
+
+CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+LOAD_GENERATOR = "load generator"  # this process: the clients, and the harness around them
+MACHINE = "machine"  # every core, everyone's work
+STALE_LIMIT = 0.01  # stale answers a projector that keeps up leaves, at most (issue 9)
+LAG_FLOOR_EVENTS = 100  # a lag below this is bounded whatever its trend (a batch or two)
+LAG_COUNT_LIMIT = 1000  # events counted exactly per projection; beyond, extrapolated
+
+
+def process_ticks(stat: str) -> int:
+    """utime + stime of a ``/proc/<pid>/stat`` line, in clock ticks (every thread's)."""
+    # The command name (field 2) is in parentheses and may hold spaces or parentheses itself.
+    fields = stat[stat.rindex(")") + 2 :].split()
+    return int(fields[11]) + int(fields[12])  # fields 14 and 15 of proc(5)
+
+
+def machine_ticks(stat: str) -> tuple[int, int]:
+    """(busy, all) clock ticks of every core from ``/proc/stat``'s ``cpu`` line."""
+    for line in stat.splitlines():
+        if line.startswith("cpu "):
+            ticks = [int(value) for value in line.split()[1:]]
+            idle = ticks[3] + ticks[4]  # idle, iowait
+            total = sum(ticks[:8])  # guest time is already in user and nice
+            return total - idle, total
+    raise ValueError("no cpu line in /proc/stat")
+
+
+def _read_ticks(pid: int) -> int | None:
+    try:
+        return process_ticks(Path(f"/proc/{pid}/stat").read_text())
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+@dataclass
+class CpuMeter:
+    """CPU per process between two ``sample`` calls, in % of one core."""
+
+    last: dict[str, tuple[int, int]] = field(default_factory=dict)  # name -> (pid, ticks)
+    machine_last: tuple[int, int] | None = None
+
+    def sample(self, pids: Mapping[str, int], seconds: float) -> dict[str, float]:
+        """Each named process's share since the last sample (a new pid counts from its start),
+        and the machine's (busy over all cores, in % of one core too)."""
+        shares: dict[str, float] = {}
+        for name, pid in pids.items():
+            ticks = _read_ticks(pid)
+            if ticks is None:
+                continue
+            before_pid, before = self.last.get(name, (pid, 0))
+            used = ticks - before if before_pid == pid else ticks
+            self.last[name] = (pid, ticks)
+            if seconds > 0:
+                shares[name] = 100.0 * used / CLOCK_TICKS / seconds
+        busy, total = machine_ticks(Path("/proc/stat").read_text())
+        if self.machine_last is not None and total > self.machine_last[1]:
+            cores = os.cpu_count() or 1
+            share = (busy - self.machine_last[0]) / (total - self.machine_last[1])
+            shares[MACHINE] = 100.0 * cores * share
+        self.machine_last = (busy, total)
+        return shares
+
+
+def percentiles(values: Sequence[float]) -> tuple[float, float] | None:
+    """(p50, p99) of ``values`` (nearest rank), None when there are none."""
+    if not values:
+        return None
+    ordered = sorted(values)
+
+    def rank(q: float) -> float:
+        return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
+
+    return rank(0.50), rank(0.99)
+
+
+@dataclass(frozen=True)
+class Lag:
+    """The most behind projection at one moment: events not yet applied, and the age of the
+    oldest of them (0 when none)."""
+
+    events: int
+    exact: bool
+    seconds: float | None
+
+    def __str__(self) -> str:
+        age = "?" if self.seconds is None else f"{self.seconds:.1f} s"
+        return f"{self.events}{'' if self.exact else '~'} ev / {age}"
+
+
+async def projector_lag(documents: DocumentStore, events: EventStoreReader) -> Lag | None:
+    """The lag of the most behind projection (``projector.status``); None while a store is
+    unavailable."""
+    try:
+        statuses = await projection_statuses(documents, events, count_limit=LAG_COUNT_LIMIT)
+    except StoreUnavailable:
+        return None
+    if any(status.lag_events is None for status in statuses):
+        return None
+    worst = max(statuses, key=lambda status: (status.lag_events or 0, status.lag_seconds or 0))
+    return Lag(worst.lag_events or 0, worst.lag_events_exact, worst.lag_seconds)
+
+
+@dataclass(frozen=True)
+class WindowFigures:
+    seconds: float
+    commands: int
+    stale: int
+    token_reads: int
+    token_get_s: tuple[float, float] | None  # p50, p99
+    command_s: tuple[float, float] | None
+    lag: Lag | None  # at the window's end
+    cpu: dict[str, float]  # % of one core, by process name, LOAD_GENERATOR and MACHINE
+    load: tuple[float, float, float]
+
+    @classmethod
+    def of(
+        cls,
+        window: Window,
+        ended: float,
+        lag: Lag | None,
+        cpu: dict[str, float],
+        load: tuple[float, float, float],
+    ) -> WindowFigures:
+        return cls(
+            seconds=ended - window.started,
+            commands=window.acks,
+            stale=window.token_reads["stale"],
+            token_reads=window.token_reads["stale"] + window.token_reads["fresh"],
+            token_get_s=percentiles(window.seconds.get(TOKEN_GET, [])),
+            command_s=percentiles(window.seconds.get(COMMAND, [])),
+            lag=lag,
+            cpu=cpu,
+            load=load,
+        )
+
+    @property
+    def rate(self) -> float:
+        return self.commands / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def stale_share(self) -> float:
+        return self.stale / self.token_reads if self.token_reads else 0.0
+
+
+def lag_trend(lags: Sequence[Lag | None]) -> str:
+    """``growing`` when the lag rose in every window past ``LAG_FLOOR_EVENTS`` (the projector
+    falls behind for good), ``bounded`` otherwise, ``unknown`` without two lags read."""
+    known = [lag.events for lag in lags if lag is not None]
+    if len(known) < 2:
+        return "unknown"
+    rising = all(later > earlier for earlier, later in pairwise(known))
+    return "growing" if rising and known[-1] > LAG_FLOOR_EVENTS else "bounded"
+
+
+def keeps_up(windows: Sequence[WindowFigures]) -> bool:
+    """The projector kept up: its lag bounded and under ``STALE_LIMIT`` stale answers in every
+    window."""
+    return (
+        bool(windows)
+        and lag_trend([w.lag for w in windows]) == "bounded"
+        and all(w.stale_share < STALE_LIMIT for w in windows)
+    )
+
+
+def _ms(pair: tuple[float, float] | None) -> str:
+    return "-" if pair is None else f"{pair[0] * 1000:.0f} / {pair[1] * 1000:.0f}"
+
+
+def window_lines(windows: Sequence[WindowFigures], processes: Sequence[str]) -> list[str]:
+    """A table of ``windows`` (CPU columns: ``processes``, the load generator, everyone else on
+    the machine, the machine), then the verdict."""
+    if not windows:
+        return []
+    names = [*processes, LOAD_GENERATOR]
+    header = (
+        "window | commands/s | stale token reads | token GET p50 / p99 ms | command p50 / p99 ms"
+        " | lag at end (most behind projection) | CPU % of a core: "
+        + ", ".join([*names, "others", MACHINE])
+        + " | load avg 1/5/15"
+    )
+    out = ["per window:", header]
+    end = 0.0
+    for figures in windows:
+        start, end = end, end + figures.seconds
+        ours = sum(figures.cpu.get(name, 0.0) for name in names)
+        machine = figures.cpu.get(MACHINE)
+        cpu = [f"{figures.cpu[name]:.0f}" if name in figures.cpu else "?" for name in names]
+        cpu += (
+            ["?", "?"] if machine is None else [f"{max(machine - ours, 0):.0f}", f"{machine:.0f}"]
+        )
+        out.append(
+            f"{start:.0f}-{end:.0f} s | {figures.rate:.1f} | {figures.stale}/{figures.token_reads}"
+            f" ({100 * figures.stale_share:.1f} %) | {_ms(figures.token_get_s)} | "
+            f"{_ms(figures.command_s)} | {figures.lag or '?'} | {' '.join(cpu)} | "
+            + " ".join(f"{value:.2f}" for value in figures.load)
+        )
+    rates = [w.rate for w in windows]
+    out.append(
+        f"lag trend: {lag_trend([w.lag for w in windows])}; worst window stale "
+        f"{100 * max(w.stale_share for w in windows):.1f} %; commands/s "
+        f"{statistics.mean(rates):.1f} mean; projector keeps up: "
+        f"{'yes' if keeps_up(windows) else 'no'}"
+    )
+    return out
