@@ -10,6 +10,11 @@ Every call is bounded: each RPC carries a gRPC deadline, and the whole operation
 own reconnect-and-retry, then ours with backoff and jitter) has one time budget, enforced with
 ``shared.process.deadlines.within`` so a library that swallows its cancellation cannot stretch it. A
 store that stops answering therefore costs a caller at most ``budget_s`` seconds.
+
+An append first goes over a BatchAppend call kept open from earlier appends (``_AppendCalls``),
+for at most half the budget: that wait is bounded with ``asyncio.timeout`` (gRPC's awaitables
+honour cancellation; esdbclient is not involved). Without an answer there, the append goes
+through esdbclient as above, within what is left of the budget.
 """
 
 from __future__ import annotations
@@ -303,11 +308,16 @@ class EsdbEventStore:
             raise RuntimeError("EsdbEventStore.connect() was not awaited")
         return self._client
 
-    async def _call[T](self, operation: Callable[[float], Awaitable[T]]) -> T:
+    async def _call[T](
+        self, operation: Callable[[float], Awaitable[T]], *, started: float | None = None
+    ) -> T:
         """Run ``operation(rpc_timeout_s)`` within the budget, retrying outages with backoff;
-        ``StoreUnavailable`` once the budget is spent or the last attempt failed."""
+        ``StoreUnavailable`` once the budget is spent or the last attempt failed. The budget
+        counts from ``started`` (``time.monotonic()``; now when None)."""
+        started = time.monotonic() if started is None else started
         try:
-            return await within(self._attempts(operation), self._budget_s)
+            left = started + self._budget_s - time.monotonic()
+            return await within(self._attempts(operation, started), left)
         except TimeoutError:
             raise StoreUnavailable(STORE, f"no answer within {self._budget_s:g}s") from None
         except Exception as error:
@@ -315,11 +325,10 @@ class EsdbEventStore:
                 raise StoreUnavailable(STORE, type(error).__name__) from error
             raise
 
-    async def _attempts[T](self, operation: Callable[[float], Awaitable[T]]) -> T:
+    async def _attempts[T](self, operation: Callable[[float], Awaitable[T]], started: float) -> T:
         """``operation``'s answer, retried after an outage until the budget has passed since
-        the first attempt (then the last error is raised). A plain loop rather than a retry
-        library: it runs for every call, and its first attempt should cost nothing extra."""
-        started = time.monotonic()
+        ``started`` (then the last error is raised). A plain loop rather than a retry library:
+        it runs for every call, and its first attempt should cost nothing extra."""
         deadline = started + self._budget_s
         retry = 0
         while True:
@@ -328,7 +337,7 @@ class EsdbEventStore:
             try:
                 return await _answered(operation(rpc_timeout))
             except Exception as error:
-                if not _is_outage(error) or time.monotonic() - started >= self._budget_s:
+                if not _is_outage(error) or time.monotonic() >= deadline:
                     raise
             await asyncio.sleep(_backoff_s(retry))
             retry += 1
@@ -362,23 +371,8 @@ class EsdbEventStore:
             EsdbNewEvent(type=e.type, data=e.data, metadata=e.metadata, id=e.event_id)
             for e in events
         ]
-        current_version = _expected(expected)
-        attempts = 0
-
-        async def attempt(deadline_s: float) -> int:
-            # The first attempt on a kept call; a retry (after an outage) through esdbclient.
-            nonlocal attempts
-            attempts += 1
-            if attempts == 1 and self._append_calls is not None:
-                position = await self._append_calls.append(stream, current_version, new, deadline_s)
-                if position is not None:
-                    return position
-            return await self.client.append_to_stream(
-                stream, current_version=current_version, events=new, timeout=deadline_s
-            )
-
         try:
-            position = await self._call(attempt)
+            position = await self._append(stream, _expected(expected), new)
         except WrongCurrentVersion as error:
             raise ConcurrencyError(stream, expected, _actual_revision(error)) from error
         if isinstance(expected, int):
@@ -393,6 +387,32 @@ class EsdbEventStore:
                 raise StoreUnavailable(STORE, "stream read back empty after an append")
             revision = last[0].stream_position
         return AppendResult(revision=revision, position=position)
+
+    async def _append(
+        self, stream: str, current_version: int | StreamState, new: Sequence[EsdbNewEvent]
+    ) -> int:
+        """The commit position of the append: on a kept call when one is free and answers
+        within half the budget, else through esdbclient (retries included) within what is left
+        of it. The kept call needs no ``within``: gRPC's own awaitables never swallow the
+        cancellation that ``asyncio.timeout`` bounds them with."""
+        started = time.monotonic()
+        if self._append_calls is not None:
+            try:
+                position = await self._append_calls.append(
+                    stream, current_version, new, self._budget_s / 2
+                )
+            except Exception as error:
+                if not _is_outage(error):
+                    raise  # an answer (wrong version, deleted stream...): the same either way
+                position = None  # no answer in time, or the server could not append it
+            if position is not None:
+                return position
+        return await self._call(
+            lambda deadline_s: self.client.append_to_stream(
+                stream, current_version=current_version, events=new, timeout=deadline_s
+            ),
+            started=started,
+        )
 
     async def _read(
         self, stream: str, deadline_s: float, *, backwards: bool = False, limit: int | None = None
