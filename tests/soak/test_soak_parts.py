@@ -39,6 +39,7 @@ from tests.soak.windows import (
     machine_ticks,
     percentiles,
     process_ticks,
+    schedstat_wait_ns,
     window_lines,
 )
 from tests.waiting import wait_until
@@ -261,6 +262,7 @@ def test_cpu_ticks_are_read_from_proc_even_with_odd_command_names() -> None:
     assert machine_ticks(stat) == (100 + 5 + 50 + 3 + 2 + 10, 990)
     with pytest.raises(ValueError, match="cpu line"):
         machine_ticks("intr 0\n")
+    assert schedstat_wait_ns("284364 1192723 3\n") == 1192723
 
 
 def lags(*events: int) -> list[Lag | None]:
@@ -282,9 +284,11 @@ def window(stale: int, reads: int, lag: int) -> WindowFigures:
         stale=stale,
         token_reads=reads,
         token_get_s=(0.01, 0.2),
+        plain_get_s=(0.005, 0.05),
         command_s=None,
         lag=Lag(lag, True, 0.1),
         cpu={"api": 80.0, "machine": 190.0},
+        cpu_wait={"api": 12.0},
         load=(3.1, 2.0, 1.0),
     )
 
@@ -297,8 +301,8 @@ def test_a_projector_keeps_up_with_its_lag_bounded_and_under_1_percent_stale() -
     assert not keeps_up([window(0, 500, 10)])  # one window shows no trend
     lines = window_lines([window(4, 500, 20), window(0, 400, 5)], ["api", "mongo"])
     assert lines[2] == (
-        "0-30 s | 100.0 | 4/500 (0.8 %) | 10 / 200 | - | 20 ev / 0.1 s | 80 ? ? 110 190 | "
-        "3.10 2.00 1.00"
+        "0-30 s | 100.0 | 4/500 (0.8 %) | 10 / 200 | 5 / 50 | - | 20 ev / 0.1 s | "
+        "80+12 ? ? 110 190 | 3.10 2.00 1.00"
     )
     assert lines[3].startswith("30-60 s | 100.0 | 0/400 (0.0 %)")
     assert lines[-1] == (

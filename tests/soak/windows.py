@@ -6,8 +6,10 @@ and of commands (p50 / p99), the projector's lag at the window's end (the most b
 projection: its events not yet applied, counted by ``projector.status`` from the MongoDB
 checkpoints and the event store, and how old the oldest of them is), the CPU each process of
 the stack and the load generator (this process) used, in % of one core (``/proc/<pid>/stat``:
-utime + stime), the whole machine's (``/proc/stat``; the machine is shared, so what is not
-ours is someone else's) and the load averages.
+utime + stime), how long each process's threads were ready to run but waited for a core
+(``/proc/<pid>/task/*/schedstat``, in % of the window: a process starved by the others on the
+machine, rather than busy or idle), the whole machine's CPU (``/proc/stat``; the machine is
+shared, so what is not ours is someone else's) and the load averages.
 
 ``lag_trend`` tells a projector that keeps up (its lag bounded) from one falling behind for
 good (its lag growing window over window).
@@ -27,7 +29,7 @@ from projector.status import projection_statuses
 from shared.ports.document_store import DocumentStore
 from shared.ports.errors import StoreUnavailable
 from shared.ports.event_store import EventStoreReader
-from tests.soak.record import COMMAND, TOKEN_GET, Window
+from tests.soak.record import COMMAND, PLAIN_GET, TOKEN_GET, Window
 
 CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 LOAD_GENERATOR = "load generator"  # this process: the clients, and the harness around them
@@ -55,6 +57,27 @@ def machine_ticks(stat: str) -> tuple[int, int]:
     raise ValueError("no cpu line in /proc/stat")
 
 
+def schedstat_wait_ns(schedstat: str) -> int:
+    """Nanoseconds a thread waited on a run queue, from its ``schedstat`` (on-CPU time, run
+    queue wait, time slices)."""
+    return int(schedstat.split()[1])
+
+
+def _read_wait_ns(pid: int) -> int | None:
+    """Run queue wait of every live thread of ``pid``, summed."""
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return None
+    waited = 0
+    for task in tasks:
+        try:
+            waited += schedstat_wait_ns((task / "schedstat").read_text())
+        except (OSError, ValueError, IndexError):
+            continue  # the thread ended meanwhile
+    return waited
+
+
 def _read_ticks(pid: int) -> int | None:
     try:
         return process_ticks(Path(f"/proc/{pid}/stat").read_text())
@@ -64,31 +87,39 @@ def _read_ticks(pid: int) -> int | None:
 
 @dataclass
 class CpuMeter:
-    """CPU per process between two ``sample`` calls, in % of one core."""
+    """CPU per process between two ``sample`` calls, in % of one core, and the time its threads
+    waited for a core, in % of the time between the samples."""
 
-    last: dict[str, tuple[int, int]] = field(default_factory=dict)  # name -> (pid, ticks)
+    last: dict[str, tuple[int, int, int]] = field(default_factory=dict)  # name -> pid, ticks, ns
     machine_last: tuple[int, int] | None = None
 
-    def sample(self, pids: Mapping[str, int], seconds: float) -> dict[str, float]:
-        """Each named process's share since the last sample (a new pid counts from its start),
-        and the machine's (busy over all cores, in % of one core too)."""
+    def sample(
+        self, pids: Mapping[str, int], seconds: float
+    ) -> tuple[dict[str, float], dict[str, float]]:
+        """Each named process's CPU since the last sample (a new pid counts from its start) and
+        the machine's (busy over all cores, in % of one core too); each process's run queue
+        wait."""
         shares: dict[str, float] = {}
+        waits: dict[str, float] = {}
         for name, pid in pids.items():
-            ticks = _read_ticks(pid)
-            if ticks is None:
+            ticks, waited = _read_ticks(pid), _read_wait_ns(pid)
+            if ticks is None or waited is None:
                 continue
-            before_pid, before = self.last.get(name, (pid, 0))
-            used = ticks - before if before_pid == pid else ticks
-            self.last[name] = (pid, ticks)
+            before_pid, before, waited_before = self.last.get(name, (pid, 0, 0))
+            if before_pid != pid:
+                before, waited_before = 0, 0
+            self.last[name] = (pid, ticks, waited)
             if seconds > 0:
-                shares[name] = 100.0 * used / CLOCK_TICKS / seconds
+                shares[name] = 100.0 * (ticks - before) / CLOCK_TICKS / seconds
+                # Threads that ended took their wait with them: never below nothing.
+                waits[name] = max(0.0, 100.0 * (waited - waited_before) / 1e9 / seconds)
         busy, total = machine_ticks(Path("/proc/stat").read_text())
         if self.machine_last is not None and total > self.machine_last[1]:
             cores = os.cpu_count() or 1
             share = (busy - self.machine_last[0]) / (total - self.machine_last[1])
             shares[MACHINE] = 100.0 * cores * share
         self.machine_last = (busy, total)
-        return shares
+        return shares, waits
 
 
 def percentiles(values: Sequence[float]) -> tuple[float, float] | None:
@@ -137,9 +168,11 @@ class WindowFigures:
     stale: int
     token_reads: int
     token_get_s: tuple[float, float] | None  # p50, p99
+    plain_get_s: tuple[float, float] | None
     command_s: tuple[float, float] | None
     lag: Lag | None  # at the window's end
     cpu: dict[str, float]  # % of one core, by process name, LOAD_GENERATOR and MACHINE
+    cpu_wait: dict[str, float]  # % of the window waiting for a core, by process name
     load: tuple[float, float, float]
 
     @classmethod
@@ -148,7 +181,7 @@ class WindowFigures:
         window: Window,
         ended: float,
         lag: Lag | None,
-        cpu: dict[str, float],
+        cpu: tuple[dict[str, float], dict[str, float]],
         load: tuple[float, float, float],
     ) -> WindowFigures:
         return cls(
@@ -157,9 +190,11 @@ class WindowFigures:
             stale=window.token_reads["stale"],
             token_reads=window.token_reads["stale"] + window.token_reads["fresh"],
             token_get_s=percentiles(window.seconds.get(TOKEN_GET, [])),
+            plain_get_s=percentiles(window.seconds.get(PLAIN_GET, [])),
             command_s=percentiles(window.seconds.get(COMMAND, [])),
             lag=lag,
-            cpu=cpu,
+            cpu=cpu[0],
+            cpu_wait=cpu[1],
             load=load,
         )
 
@@ -197,14 +232,15 @@ def _ms(pair: tuple[float, float] | None) -> str:
 
 
 def window_lines(windows: Sequence[WindowFigures], processes: Sequence[str]) -> list[str]:
-    """A table of ``windows`` (CPU columns: ``processes``, the load generator, everyone else on
-    the machine, the machine), then the verdict."""
+    """A table of ``windows`` (CPU columns: ``processes`` and the load generator, each with its
+    wait for a core, everyone else on the machine, the machine), then the verdict."""
     if not windows:
         return []
     names = [*processes, LOAD_GENERATOR]
     header = (
-        "window | commands/s | stale token reads | token GET p50 / p99 ms | command p50 / p99 ms"
-        " | lag at end (most behind projection) | CPU % of a core: "
+        "window | commands/s | stale token reads | token GET p50 / p99 ms | GET without token"
+        " p50 / p99 ms | command p50 / p99 ms"
+        " | lag at end (most behind projection) | CPU % of a core (+ % waiting for a core): "
         + ", ".join([*names, "others", MACHINE])
         + " | load avg 1/5/15"
     )
@@ -214,15 +250,20 @@ def window_lines(windows: Sequence[WindowFigures], processes: Sequence[str]) -> 
         start, end = end, end + figures.seconds
         ours = sum(figures.cpu.get(name, 0.0) for name in names)
         machine = figures.cpu.get(MACHINE)
-        cpu = [f"{figures.cpu[name]:.0f}" if name in figures.cpu else "?" for name in names]
+        cpu = [
+            f"{figures.cpu[name]:.0f}+{figures.cpu_wait.get(name, 0):.0f}"
+            if name in figures.cpu
+            else "?"
+            for name in names
+        ]
         cpu += (
             ["?", "?"] if machine is None else [f"{max(machine - ours, 0):.0f}", f"{machine:.0f}"]
         )
         out.append(
             f"{start:.0f}-{end:.0f} s | {figures.rate:.1f} | {figures.stale}/{figures.token_reads}"
             f" ({100 * figures.stale_share:.1f} %) | {_ms(figures.token_get_s)} | "
-            f"{_ms(figures.command_s)} | {figures.lag or '?'} | {' '.join(cpu)} | "
-            + " ".join(f"{value:.2f}" for value in figures.load)
+            f"{_ms(figures.plain_get_s)} | {_ms(figures.command_s)} | {figures.lag or '?'} | "
+            f"{' '.join(cpu)} | " + " ".join(f"{value:.2f}" for value in figures.load)
         )
     rates = [w.rate for w in windows]
     out.append(
