@@ -30,8 +30,9 @@ without it: each client sends its next request as soon as it has an answer). ``-
 prints figures per S seconds of traffic (30 by default with ``--steady``): commands
 acknowledged a second, stale reads with a token, token GET and command p50 / p99, the
 projector's lag at the window's end, CPU per process (and the load generator's, everyone
-else's on the machine) and the load averages; then whether the projector kept up (its lag not
-growing window over window, under 1 % stale reads in every window).
+else's on the machine), the load averages and embedded-mongo's operations a second by kind;
+then whether the projector kept up (its lag not growing window over window, under 1 % stale
+reads in every window).
 """
 
 from __future__ import annotations

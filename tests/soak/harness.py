@@ -58,6 +58,7 @@ from tests.soak.stack import LEASE_S, SoakStack
 from tests.soak.windows import (
     LOAD_GENERATOR,
     CpuMeter,
+    MongoOps,
     WindowFigures,
     projector_lag,
     window_lines,
@@ -354,7 +355,7 @@ async def _traffic_under_faults(
         for c in clients
     ]
     started = time.monotonic()
-    sampler = _Sampler(faults, events, windows)
+    sampler = _Sampler(faults, events, windows, MongoOps(faults.stack.mongo_uri))
     sampling = asyncio.create_task(sampler.every(plan.window_s)) if plan.window_s else None
     try:
         await inject(faults, plan.faults, plan.seconds * 0.85, plan.catch_up_events)
@@ -365,6 +366,7 @@ async def _traffic_under_faults(
         if sampling is not None:
             sampler.done.set()
             await asyncio.gather(sampling, return_exceptions=True)
+            sampler.mongo_ops.close()
         record.enter(None)
         record.stopped = True
         results = await asyncio.gather(*tasks, return_exceptions=True)
@@ -384,6 +386,7 @@ class _Sampler:
     faults: Faults
     events: EsdbEventStore
     windows: list[WindowFigures]
+    mongo_ops: MongoOps
     cpu: CpuMeter = field(default_factory=CpuMeter)
     done: asyncio.Event = field(default_factory=asyncio.Event)  # the traffic is over
     window_s: float = 0.0
@@ -395,7 +398,8 @@ class _Sampler:
 
     async def every(self, window_s: float) -> None:
         self.window_s = window_s
-        self.cpu.sample(self.pids(), 0.0)  # the baseline of the first window
+        self.cpu.sample(self.pids(), 0.0)  # the baselines of the first window
+        await self.mongo_ops.sample(0.0)
         ends = time.monotonic()
         while not self.done.is_set():
             ends += window_s
@@ -409,5 +413,6 @@ class _Sampler:
             return
         window, now = record.take_window(), time.monotonic()
         cpu = self.cpu.sample(self.pids(), now - window.started)
+        ops = await self.mongo_ops.sample(now - window.started)
         lag = await projector_lag(self.faults.documents, self.events)
-        self.windows.append(WindowFigures.of(window, now, lag, cpu, os.getloadavg()))
+        self.windows.append(WindowFigures.of(window, now, lag, cpu, os.getloadavg(), ops))

@@ -32,7 +32,9 @@ from tests.soak.record import COMMAND, PLAIN_GET, STEADY, TOKEN_GET, Ack, Record
 from tests.soak.stack import SoakStack, instance_names
 from tests.soak.windows import (
     LAG_FLOOR_EVENTS,
+    MONGO_OPS,
     Lag,
+    MongoOps,
     WindowFigures,
     keeps_up,
     lag_trend,
@@ -273,7 +275,9 @@ def test_a_lag_growing_in_every_window_past_the_floor_is_falling_behind() -> Non
     floor = LAG_FLOOR_EVENTS
     assert lag_trend(lags(floor, 3 * floor, 9 * floor)) == "growing"
     assert lag_trend(lags(floor, 3 * floor, 2 * floor)) == "bounded"  # it came back down
-    assert lag_trend(lags(0, 5, floor - 1)) == "bounded"  # rising, but within a batch or two
+    assert lag_trend(lags(0, 5, floor)) == "bounded"  # rising, but within a batch or two
+    assert lag_trend(lags(150, 160, 150 + floor)) == "bounded"
+    assert lag_trend(lags(150, 160, 151 + floor)) == "growing"
     assert lag_trend([None, *lags(floor)]) == "unknown"
 
 
@@ -290,6 +294,7 @@ def window(stale: int, reads: int, lag: int) -> WindowFigures:
         cpu={"api": 80.0, "machine": 190.0},
         cpu_wait={"api": 12.0},
         load=(3.1, 2.0, 1.0),
+        mongo_ops={"query": 250.0, "update": 40.4, "insert": 0.0, "getmore": 0.0, "command": 9.6},
     )
 
 
@@ -302,10 +307,28 @@ def test_a_projector_keeps_up_with_its_lag_bounded_and_under_1_percent_stale() -
     lines = window_lines([window(4, 500, 20), window(0, 400, 5)], ["api", "mongo"])
     assert lines[2] == (
         "0-30 s | 100.0 | 4/500 (0.8 %) | 10 / 200 | 5 / 50 | - | 20 ev / 0.1 s | "
-        "80+12 ? ? 110 190 | 3.10 2.00 1.00"
+        "80+12 ? ? 110 190 | 3.10 2.00 1.00 | 250 40 0 0 10"
     )
     assert lines[3].startswith("30-60 s | 100.0 | 0/400 (0.0 %)")
     assert lines[-1] == (
         "lag trend: bounded; worst window stale 0.8 %; commands/s 100.0 mean; "
         "projector keeps up: yes"
     )
+
+
+async def test_mongo_operations_are_counted_a_second_between_samples(
+    mongo_uri: str, document_store: DocumentStore
+) -> None:
+    ops = MongoOps(mongo_uri)
+    try:
+        assert await ops.sample(0.0) == {}  # the baseline
+        for _ in range(3):
+            await document_store.find(CHECKPOINTS, {"_id": "none"}, limit=1)
+        rates = await ops.sample(2.0)
+    finally:
+        ops.close()
+    assert set(rates) == set(MONGO_OPS)
+    assert rates["query"] >= 1.5  # three finds in "two seconds" (the session may add others)
+    unreachable = MongoOps("mongodb://127.0.0.1:1/", timeout_ms=100)
+    assert await unreachable.sample(1.0) == {}
+    unreachable.close()

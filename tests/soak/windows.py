@@ -9,7 +9,10 @@ the stack and the load generator (this process) used, in % of one core (``/proc/
 utime + stime), how long each process's threads were ready to run but waited for a core
 (``/proc/<pid>/task/*/schedstat``, in % of the window: a process starved by the others on the
 machine, rather than busy or idle), the whole machine's CPU (``/proc/stat``; the machine is
-shared, so what is not ours is someone else's) and the load averages.
+shared, so what is not ours is someone else's), the load averages, and the operations
+embedded-mongo served a second by kind (its ``serverStatus`` opcounters, as mongoeco counts
+them: queries are the API's reads, its token waits' checkpoint polls and the projector's reads;
+updates mostly the projector's writes).
 
 ``lag_trend`` tells a projector that keeps up (its lag bounded) from one falling behind for
 good (its lag growing window over window).
@@ -25,6 +28,9 @@ from dataclasses import dataclass, field
 from itertools import pairwise
 from pathlib import Path
 
+from motor.motor_asyncio import AsyncIOMotorClient
+from pymongo.errors import PyMongoError
+
 from projector.status import projection_statuses
 from shared.ports.document_store import DocumentStore
 from shared.ports.errors import StoreUnavailable
@@ -35,8 +41,10 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 LOAD_GENERATOR = "load generator"  # this process: the clients, and the harness around them
 MACHINE = "machine"  # every core, everyone's work
 STALE_LIMIT = 0.01  # stale answers a projector that keeps up leaves, at most (issue 9)
-LAG_FLOOR_EVENTS = 100  # a lag below this is bounded whatever its trend (a batch or two)
+LAG_FLOOR_EVENTS = 100  # a lag growing by less than this over a run is noise (a batch or two)
 LAG_COUNT_LIMIT = 1000  # events counted exactly per projection; beyond, extrapolated
+MONGO_OPS = ("query", "update", "insert", "getmore", "command")  # opcounters shown
+OPCOUNTERS_TIMEOUT_MS = 5000
 
 
 def process_ticks(stat: str) -> int:
@@ -134,6 +142,36 @@ def percentiles(values: Sequence[float]) -> tuple[float, float] | None:
     return rank(0.50), rank(0.99)
 
 
+@dataclass
+class MongoOps:
+    """embedded-mongo's opcounters (``serverStatus``) a second between two ``sample`` calls."""
+
+    uri: str
+    timeout_ms: int = OPCOUNTERS_TIMEOUT_MS  # to find the server
+    last: dict[str, int] | None = None
+    client: AsyncIOMotorClient | None = None  # type: ignore[type-arg]
+
+    async def sample(self, seconds: float) -> dict[str, float]:
+        """Operations a second by kind since the last sample (none the first time, or while
+        MongoDB does not answer)."""
+        if self.client is None:
+            self.client = AsyncIOMotorClient(self.uri, serverSelectionTimeoutMS=self.timeout_ms)
+        try:
+            status = await self.client.admin.command("serverStatus")
+        except PyMongoError:  # a store outage or restart: no figure for this window
+            self.last = None
+            return {}
+        counters = {kind: int(status.get("opcounters", {}).get(kind, 0)) for kind in MONGO_OPS}
+        before, self.last = self.last, counters
+        if before is None or seconds <= 0:
+            return {}
+        return {kind: max(0, counters[kind] - before[kind]) / seconds for kind in MONGO_OPS}
+
+    def close(self) -> None:
+        if self.client is not None:
+            self.client.close()
+
+
 @dataclass(frozen=True)
 class Lag:
     """The most behind projection at one moment: events not yet applied, and the age of the
@@ -174,6 +212,7 @@ class WindowFigures:
     cpu: dict[str, float]  # % of one core, by process name, LOAD_GENERATOR and MACHINE
     cpu_wait: dict[str, float]  # % of the window waiting for a core, by process name
     load: tuple[float, float, float]
+    mongo_ops: dict[str, float] = field(default_factory=dict)  # a second, by kind (MONGO_OPS)
 
     @classmethod
     def of(
@@ -183,6 +222,7 @@ class WindowFigures:
         lag: Lag | None,
         cpu: tuple[dict[str, float], dict[str, float]],
         load: tuple[float, float, float],
+        mongo_ops: dict[str, float],
     ) -> WindowFigures:
         return cls(
             seconds=ended - window.started,
@@ -196,6 +236,7 @@ class WindowFigures:
             cpu=cpu[0],
             cpu_wait=cpu[1],
             load=load,
+            mongo_ops=mongo_ops,
         )
 
     @property
@@ -208,13 +249,14 @@ class WindowFigures:
 
 
 def lag_trend(lags: Sequence[Lag | None]) -> str:
-    """``growing`` when the lag rose in every window past ``LAG_FLOOR_EVENTS`` (the projector
-    falls behind for good), ``bounded`` otherwise, ``unknown`` without two lags read."""
+    """``growing`` when the lag rose in every window, by more than ``LAG_FLOOR_EVENTS`` in all
+    (the projector falls behind for good), ``bounded`` otherwise, ``unknown`` without two lags
+    read."""
     known = [lag.events for lag in lags if lag is not None]
     if len(known) < 2:
         return "unknown"
     rising = all(later > earlier for earlier, later in pairwise(known))
-    return "growing" if rising and known[-1] > LAG_FLOOR_EVENTS else "bounded"
+    return "growing" if rising and known[-1] - known[0] > LAG_FLOOR_EVENTS else "bounded"
 
 
 def keeps_up(windows: Sequence[WindowFigures]) -> bool:
@@ -242,7 +284,8 @@ def window_lines(windows: Sequence[WindowFigures], processes: Sequence[str]) -> 
         " p50 / p99 ms | command p50 / p99 ms"
         " | lag at end (most behind projection) | CPU % of a core (+ % waiting for a core): "
         + ", ".join([*names, "others", MACHINE])
-        + " | load avg 1/5/15"
+        + " | load avg 1/5/15 | mongo ops/s: "
+        + ", ".join(MONGO_OPS)
     )
     out = ["per window:", header]
     end = 0.0
@@ -263,7 +306,13 @@ def window_lines(windows: Sequence[WindowFigures], processes: Sequence[str]) -> 
             f"{start:.0f}-{end:.0f} s | {figures.rate:.1f} | {figures.stale}/{figures.token_reads}"
             f" ({100 * figures.stale_share:.1f} %) | {_ms(figures.token_get_s)} | "
             f"{_ms(figures.plain_get_s)} | {_ms(figures.command_s)} | {figures.lag or '?'} | "
-            f"{' '.join(cpu)} | " + " ".join(f"{value:.2f}" for value in figures.load)
+            f"{' '.join(cpu)} | "
+            + " ".join(f"{value:.2f}" for value in figures.load)
+            + " | "
+            + " ".join(
+                f"{figures.mongo_ops[kind]:.0f}" if kind in figures.mongo_ops else "?"
+                for kind in MONGO_OPS
+            )
         )
     rates = [w.rate for w in windows]
     out.append(
