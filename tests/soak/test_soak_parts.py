@@ -285,6 +285,7 @@ def window(stale: int, reads: int, lag: int) -> WindowFigures:
     return WindowFigures(
         seconds=30.0,
         commands=3000,
+        queries=4500,
         stale=stale,
         token_reads=reads,
         token_get_s=(0.01, 0.2),
@@ -306,10 +307,10 @@ def test_a_projector_keeps_up_with_its_lag_bounded_and_under_1_percent_stale() -
     assert not keeps_up([window(0, 500, 10)])  # one window shows no trend
     lines = window_lines([window(4, 500, 20), window(0, 400, 5)], ["api", "mongo"])
     assert lines[2] == (
-        "0-30 s | 100.0 | 4/500 (0.8 %) | 10 / 200 | 5 / 50 | - | 20 ev / 0.1 s | "
+        "0-30 s | 100.0 | 150.0 | 4/500 (0.8 %) | 10 / 200 | 5 / 50 | - | 20 ev / 0.1 s | "
         "80+12 ? ? 110 190 | 3.10 2.00 1.00 | 250 40 0 0 10"
     )
-    assert lines[3].startswith("30-60 s | 100.0 | 0/400 (0.0 %)")
+    assert lines[3].startswith("30-60 s | 100.0 | 150.0 | 0/400 (0.0 %)")
     assert lines[-1] == (
         "lag trend: bounded; worst window stale 0.8 %; commands/s 100.0 mean; "
         "projector keeps up: yes"

@@ -203,6 +203,7 @@ async def projector_lag(documents: DocumentStore, events: EventStoreReader) -> L
 class WindowFigures:
     seconds: float
     commands: int
+    queries: int  # answered, with a token or without
     stale: int
     token_reads: int
     token_get_s: tuple[float, float] | None  # p50, p99
@@ -227,6 +228,7 @@ class WindowFigures:
         return cls(
             seconds=ended - window.started,
             commands=window.acks,
+            queries=sum(len(window.seconds.get(kind, [])) for kind in (TOKEN_GET, PLAIN_GET)),
             stale=window.token_reads["stale"],
             token_reads=window.token_reads["stale"] + window.token_reads["fresh"],
             token_get_s=percentiles(window.seconds.get(TOKEN_GET, [])),
@@ -242,6 +244,10 @@ class WindowFigures:
     @property
     def rate(self) -> float:
         return self.commands / self.seconds if self.seconds > 0 else 0.0
+
+    @property
+    def query_rate(self) -> float:
+        return self.queries / self.seconds if self.seconds > 0 else 0.0
 
     @property
     def stale_share(self) -> float:
@@ -280,8 +286,8 @@ def window_lines(windows: Sequence[WindowFigures], processes: Sequence[str]) -> 
         return []
     names = [*processes, LOAD_GENERATOR]
     header = (
-        "window | commands/s | stale token reads | token GET p50 / p99 ms | GET without token"
-        " p50 / p99 ms | command p50 / p99 ms"
+        "window | commands/s | queries/s | stale token reads | token GET p50 / p99 ms"
+        " | GET without token p50 / p99 ms | command p50 / p99 ms"
         " | lag at end (most behind projection) | CPU % of a core (+ % waiting for a core): "
         + ", ".join([*names, "others", MACHINE])
         + " | load avg 1/5/15 | mongo ops/s: "
@@ -303,7 +309,8 @@ def window_lines(windows: Sequence[WindowFigures], processes: Sequence[str]) -> 
             ["?", "?"] if machine is None else [f"{max(machine - ours, 0):.0f}", f"{machine:.0f}"]
         )
         out.append(
-            f"{start:.0f}-{end:.0f} s | {figures.rate:.1f} | {figures.stale}/{figures.token_reads}"
+            f"{start:.0f}-{end:.0f} s | {figures.rate:.1f} | {figures.query_rate:.1f} | "
+            f"{figures.stale}/{figures.token_reads}"
             f" ({100 * figures.stale_share:.1f} %) | {_ms(figures.token_get_s)} | "
             f"{_ms(figures.plain_get_s)} | {_ms(figures.command_s)} | {figures.lag or '?'} | "
             f"{' '.join(cpu)} | "
