@@ -27,12 +27,12 @@ hold.
 store restarts): sustained traffic only, to measure the rate the projector keeps up with.
 ``--rate N`` paces the clients to N commands/s in all (a token bucket they share; unpaced
 without it: each client sends its next request as soon as it has an answer). ``--window S``
-prints figures per S seconds of traffic (30 by default with ``--steady``): commands
-acknowledged a second, stale reads with a token, token GET and command p50 / p99, the
-projector's lag at the window's end, CPU per process (and the load generator's, everyone
-else's on the machine), the load averages and embedded-mongo's operations a second by kind;
-then whether the projector kept up (its lag not growing window over window, under 1 % stale
-reads in every window).
+prints figures per S seconds of traffic (30 by default with ``--steady``): commands and
+queries answered a second, stale reads with a token, p50 / p99 of GETs with and without a
+token and of commands, the projector's lag at the window's end, CPU per process and how long
+it waited for a core (and the load generator's, everyone else's on the machine), the load
+averages and embedded-mongo's operations a second by kind; then whether the projector kept up
+(its lag not growing window over window, under 1 % stale reads in every window).
 """
 
 from __future__ import annotations
@@ -62,7 +62,9 @@ def plan_of(argv: list[str] | None = None) -> tuple[SoakPlan, Path | None]:
     parser.add_argument("--catch-up-kills", type=int, help="3 unless --steady")
     parser.add_argument("--projectors", type=int, default=3, help="projector instances")
     parser.add_argument(
-        "--rolling-restarts", type=int, help="times every instance is replaced in turn (3)"
+        "--rolling-restarts",
+        type=int,
+        help="times every instance is replaced in turn; 3 unless --steady",
     )
     parser.add_argument("--steady", action="store_true", help="no faults at all")
     parser.add_argument("--rate", type=float, help="commands/s the clients offer in all")
