@@ -163,6 +163,11 @@ class Target(_Standing):
         return self.failure is None and self.paused_until is None
 
     @property
+    def writable(self) -> bool:
+        """False once the lease it is fed under is no longer held: nothing is written for it."""
+        return self.lease is None or self.lease.held()
+
+    @property
     def progress(self) -> tuple[int, Standing, datetime | None]:
         """What its checkpoint records: saved again only when this changed."""
         return (self.position, self.standing, self.last_event_at)

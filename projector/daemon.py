@@ -112,7 +112,7 @@ class DaemonController:
             return dict.fromkeys(self._projections)
         await self._leases.verify()
         self._leases.changed.clear()
-        return {name: lease for name, lease in self._leases.held().items()}
+        return dict(self._leases.held())
 
     async def start_session(self, current: Sequence[Target]) -> list[Target]:
         """The active version of every projection held: kept as the last session left it, read
@@ -255,7 +255,7 @@ class DaemonController:
 
 def _writable(targets: Sequence[Target]) -> list[Target]:
     """The targets accepting events whose lease (if any) is still held."""
-    return [t for t in targets if t.accepting and (t.lease is None or t.lease.held())]
+    return [t for t in targets if t.accepting and t.writable]
 
 
 async def run_daemon(

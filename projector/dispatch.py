@@ -176,7 +176,7 @@ class Dispatcher:
                 # copies are not known to be current until it is done: a next round reads
                 # them all from MongoDB, and they are kept again once the write took effect.
                 self._kept.drop(target.collection, ids)
-                if target.lease is not None and not target.lease.held():
+                if not target.writable:
                     raise LeaseLost(f"projection {target.name}: lease no longer held; not written")
                 written = await write_or_find_culprit(
                     self._store,

@@ -238,11 +238,21 @@ class LeaseKeeper:
             leases = await read_leases(self._store)
         except Exception:
             return False
-        now = self._clock()
-        return any(
-            name not in self._held and ((lease := leases.get(name)) is None or not lease.live(now))
+        return bool(self._free(leases, self._clock()))
+
+    def _free(self, leases: Mapping[str, LeaseDocument], now: datetime) -> list[str]:
+        """The projections whose lease this instance may take now: none yet, expired or given
+        back, or still held under its own id (a restarted process of the same id)."""
+        return [
+            name
             for name in self._projections
-        )
+            if name not in self._held
+            and (
+                (stored := leases.get(name)) is None
+                or not stored.live(now)
+                or stored.owner == self.instance_id
+            )
+        ]
 
     async def beat(self) -> None:
         """``tick``, logging instead of raising: a heartbeat that failed is retried next time."""
@@ -374,17 +384,7 @@ class LeaseKeeper:
     async def _take(
         self, leases: Mapping[str, LeaseDocument], wanted: int, now: datetime, sent: float
     ) -> None:
-        free = [
-            name
-            for name in self._projections
-            if name not in self._held
-            and (
-                (stored := leases.get(name)) is None
-                or not stored.live(now)
-                or stored.owner == self.instance_id  # a restarted process of the same id
-            )
-        ]
-        for name in free[:wanted]:
+        for name in self._free(leases, now)[:wanted]:
             stored = leases.get(name) or LeaseDocument(name)
             token = max(stored.token + 1, int(now.timestamp() * 1000))
             condition: dict[str, Any] = {"_id": name, "token": stored.token}

@@ -317,7 +317,7 @@ class Runner:
     async def _apply(self, batch: Batch, parked: dict[str, frozenset[UUID]]) -> bool:
         """Read and fold, write, save checkpoints; True if a checkpoint moved forward."""
         plans = await self._dispatcher.apply(batch, self._targets, parked)
-        if lost := [p.target.name for p in plans if p.target.lease and not p.target.lease.held()]:
+        if lost := [plan.target.name for plan in plans if not plan.target.writable]:
             raise LeaseLost(f"lease no longer held for {', '.join(lost)}; progress not saved")
         now = self._clock()
         # The checkpoints of versions whose documents changed go first: MongoDB applies a bulk
