@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Any
 
 from shared.ports.event_store import CaughtUp, Checkpoint, RecordedEvent, SubscriptionItem
 
@@ -122,12 +123,14 @@ class SubscriptionPump:
             return None
         return self._unwrap(got)
 
-    async def next(self, wait_s: float, stop: asyncio.Event) -> SubscriptionItem | None:
-        """The next item; None when ``wait_s`` passed or ``stop`` was set first."""
+    async def next(
+        self, wait_s: float, stop: asyncio.Event, wake: asyncio.Event | None = None
+    ) -> SubscriptionItem | None:
+        """The next item; None when ``wait_s`` passed or ``stop`` (or ``wake``) was set first."""
         try:
             got = self._queue.get_nowait()
         except asyncio.QueueEmpty:
-            got = await self._wait(wait_s, stop)
+            got = await self._wait(wait_s, stop, wake)
             if got is None:
                 return None
         return self._unwrap(got)
@@ -140,22 +143,36 @@ class SubscriptionPump:
             raise SubscriptionDropped("the subscription ended")
         return got  # type: ignore[return-value]
 
-    async def _wait(self, wait_s: float, stop: asyncio.Event) -> object | None:
-        if stop.is_set():
+    async def _wait(
+        self, wait_s: float, stop: asyncio.Event, wake: asyncio.Event | None
+    ) -> object | None:
+        if stop.is_set() or (wake is not None and wake.is_set()):
             return None
         getter = asyncio.ensure_future(self._queue.get())
-        stopper = asyncio.ensure_future(stop.wait())
         try:
-            await asyncio.wait(
-                {getter, stopper}, timeout=wait_s, return_when=asyncio.FIRST_COMPLETED
-            )
+            await wait_for_any((stop, wake), wait_s, also=getter)
         finally:
-            stopper.cancel()
             if not getter.done():
                 getter.cancel()
         if getter.done() and not getter.cancelled():
             return getter.result()
         return None
+
+
+async def wait_for_any(
+    events: Iterable[asyncio.Event | None],
+    seconds: float,
+    *,
+    also: asyncio.Future[Any] | None = None,
+) -> None:
+    """Until one of ``events`` is set (or ``also`` is done), ``seconds`` at most."""
+    waiters = [asyncio.ensure_future(event.wait()) for event in events if event is not None]
+    try:
+        pending = {*waiters, *([also] if also is not None else [])}
+        await asyncio.wait(pending, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for waiter in waiters:
+            waiter.cancel()
 
 
 async def batches(
@@ -165,15 +182,17 @@ async def batches(
     linger_s: float = 0.0,
     idle_s: float,
     stop: asyncio.Event,
+    wake: asyncio.Event | None = None,
 ) -> AsyncIterator[Batch]:
     """Batches until ``stop`` is set. Each takes the items ready behind its first one, up to
     ``size`` events or the subscription catching up, and with ``linger_s`` waits that long
     after its first item for more. The batch in progress when ``stop`` is set is still yielded
     (finish the current batch); an empty batch is yielded after ``idle_s`` without items so the
-    caller can look around (registry changes, operator actions)."""
+    caller can look around (registry changes, operator actions), or as soon as ``wake`` is set
+    (the caller has something to act on; it clears ``wake`` itself)."""
     loop = asyncio.get_running_loop()
     while not stop.is_set():
-        first = await pump.next(idle_s, stop)
+        first = await pump.next(idle_s, stop, wake)
         batch = Batch()
         if first is not None:
             batch.add(first)

@@ -2,10 +2,12 @@
 the lease of, follow the registry.
 
 - Leases (``projector.leases``): several daemon instances may run at once; each feeds only the
-  projections whose lease it holds. When the set changes (a lease taken, lost or given back)
-  the session restarts with the new set; a version fed under a newly taken lease first gets the
-  lease's token stamped on its checkpoint, then resumes from it. On a clean stop the leases are
-  given back at once, after the last batch was saved.
+  projections whose lease it holds. When the set changes (a lease taken, lost or offered for
+  handing over) the session restarts with the new set after the batch in flight (an idle
+  session at once: ``wake``); a lease offered is handed over then, its last batch saved; a
+  version fed under a newly taken lease first gets the lease's token stamped on its checkpoint,
+  then resumes from it. On a clean stop the leases are given back at once, after the last
+  batch was saved.
 - A rebuild whose runner died (its claim's heartbeat stale, never given up) is resumed by the
   instance holding the projection's lease.
 
@@ -96,6 +98,11 @@ class DaemonController:
         self._resume_rebuild = resume_rebuild
         self._fed: set[str] | None = None
 
+    @property
+    def wake(self) -> asyncio.Event | None:
+        """The leases changed: an idle session acts on it at once."""
+        return self._leases.changed if self._leases is not None else None
+
     async def prepare(self) -> None:
         """Registry entries, indexes of the active versions, and leftovers of old versions."""
         self._entries = await ensure_entries(self._store, list(self._projections))
@@ -112,7 +119,10 @@ class DaemonController:
             return dict.fromkeys(self._projections)
         await self._leases.verify()
         self._leases.changed.clear()
-        return dict(self._leases.held())
+        held: dict[str, Lease | None] = dict(self._leases.held())
+        # Those left out are being handed over: the last session saved their last batch.
+        await self._leases.hand_over()
+        return held
 
     async def start_session(self, current: Sequence[Target]) -> list[Target]:
         """The active version of every projection held: kept as the last session left it, read

@@ -19,10 +19,14 @@ else is needed: MongoDB's single-document compare-and-set decides every race.
   writes nothing once it runs again.
 - **Spreading**: every instance also heartbeats a document in ``projector_instances``; an
   instance holds at most its fair share (``fair_share``) of the projections while others are
-  live, gives one lease back per heartbeat while it holds more and another live instance fewer,
-  and takes free or expired leases up to its share. A joining instance thus gets its share
-  within a few heartbeats; a dead one's leases are taken once they expire (the keeper wakes up
-  at the earliest expiry it saw); a stopping one (SIGTERM) releases its leases at once.
+  live, hands one lease over per heartbeat while it holds more and another live instance fewer,
+  and takes free or expired leases up to its share. Handing over is cooperative: the lease is
+  first left out of ``held`` (the feeder stops feeding it once its batch in flight is saved) and
+  given back when the feeder calls ``hand_over``, or at the next heartbeat at the latest; so the
+  next owner starts exactly where this one stopped and no batch is cut short. A joining
+  instance thus gets its share within a few heartbeats; a dead one's leases are taken once they
+  expire (the keeper wakes up at the earliest expiry it saw); a stopping one (SIGTERM) releases
+  its leases at once, after its last batch.
 
 ``LeaseKeeper`` does all of this for one instance; the daemon feeds what it holds
 (``projector.daemon``). The lease length is ``PROJECTOR_LEASE_S``; wall clocks of the hosts are
@@ -199,6 +203,7 @@ class LeaseKeeper:
         self._monotonic = monotonic
         self._observer = observer
         self._held: dict[str, Lease] = {}
+        self._yielding: set[str] = set()  # held, offered to the feeder to hand over
         self._wake_at: float | None = None
         self._short = False  # below its share at the last tick: watching for a free lease
         self._started_at = clock()
@@ -208,8 +213,22 @@ class LeaseKeeper:
         return self.lease_s / 3
 
     def held(self) -> dict[str, Lease]:
-        """The leases this instance may write under now, by projection."""
-        return {name: lease for name, lease in self._held.items() if lease.held()}
+        """The leases this instance may write under now and should feed, by projection (not
+        those being handed over, see ``hand_over``)."""
+        return {
+            name: lease
+            for name, lease in self._held.items()
+            if lease.held() and name not in self._yielding
+        }
+
+    async def hand_over(self) -> None:
+        """Give back the leases this instance decided to hand over (above its share while
+        another instance is short), once its feeder stopped feeding them: their last batch is
+        saved, so whoever takes them next starts where this instance stopped, and nothing in
+        flight is cut short. A feeder that does not call this in time has them given back at
+        the next heartbeat anyway."""
+        for name in sorted(self._yielding):
+            await self._give_back(name)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Heartbeat until ``stop`` is set: a tick every ``renew_every_s`` (sooner when a lease
@@ -264,8 +283,9 @@ class LeaseKeeper:
             log.warning("leases: heartbeat failed (%s: %s); retrying", type(error).__name__, error)
 
     async def tick(self) -> None:
-        """One heartbeat: announce this instance, renew what it holds, then give back one lease
-        above its share or take leases up to its share."""
+        """One heartbeat: announce this instance, renew what it holds, then give back what its
+        feeder did not hand over since the last heartbeat, or offer one lease above its share
+        for handing over, or take leases up to its share."""
         sent = self._monotonic()
         now = self._clock()
         await self._announce(now)
@@ -276,8 +296,11 @@ class LeaseKeeper:
         ids = {instance.instance_id for instance in instances} | {self.instance_id}
         share = fair_share(len(self._projections), len(ids))
         held = sorted(self.held())
-        if len(held) > share and self._someone_short(leases, ids, share, now):
-            await self._give_back(held[-1])
+        if self._yielding:  # offered at the last heartbeat and not handed over since
+            await self.hand_over()
+        elif len(held) > share and self._someone_short(leases, ids, share, now):
+            self._yielding.add(held[-1])
+            self.changed.set()
         elif len(held) < share:
             await self._take(leases, share - len(held), now, sent)
         self._short = len(self.held()) < share
@@ -348,6 +371,7 @@ class LeaseKeeper:
         ]
         for name in lost:
             self._held.pop(name).revoke()
+            self._yielding.discard(name)
             log.warning("projection %s: lease lost; no longer fed by %s", name, self.instance_id)
         if lost:
             self.changed.set()
@@ -366,10 +390,13 @@ class LeaseKeeper:
 
     async def _give_back(self, name: str) -> None:
         lease = self._held.pop(name, None)
+        handed_over = name in self._yielding  # the feeder stopped feeding it already
+        self._yielding.discard(name)
         if lease is None:
             return
         lease.revoke()  # no write under it from now on, before anybody else may take it
-        self.changed.set()
+        if not handed_over:
+            self.changed.set()
         await self._store.bulk_write(
             LEASES,
             [

@@ -132,6 +132,11 @@ class RebuildController:
     def switched(self) -> bool:
         return self.previous_version is not None
 
+    @property
+    def wake(self) -> None:
+        """Nothing wakes a rebuild between batches: it looks around after each."""
+        return None
+
     async def start_session(self, current: Sequence[Target]) -> list[Target]:
         """The version being built, from its checkpoint (keeping the runner's count of its
         troubles across sessions); an event it failed on is retried."""

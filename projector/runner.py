@@ -37,7 +37,13 @@ from uuid import UUID
 
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, wait_exponential_jitter
 
-from projector.batching import Batch, SubscriptionDropped, SubscriptionPump, batches
+from projector.batching import (
+    Batch,
+    SubscriptionDropped,
+    SubscriptionPump,
+    batches,
+    wait_for_any,
+)
 from projector.checkpoint_store import Target
 from projector.dead_letters import parked_event_ids
 from projector.dispatch import Dispatcher, Plan
@@ -85,6 +91,13 @@ class Controller(Protocol):
     @property
     def event_types(self) -> Sequence[str]:
         """The server-side filter of the subscription."""
+        ...
+
+    @property
+    def wake(self) -> asyncio.Event | None:
+        """Set when the controller has something to act on between batches (the daemon: its
+        leases changed): an idle session asks ``after_batch`` at once instead of after
+        ``idle_s``. None: nothing to wake for."""
         ...
 
     async def start_session(self, current: Sequence[Target]) -> list[Target]:
@@ -214,7 +227,8 @@ class Runner:
             parked = {t.name: await parked_event_ids(self._store, t.name) for t in self._targets}
             accepting = [t for t in self._targets if t.accepting]
             if not accepting:
-                await self._sleep(self._settings.idle_s)
+                # Nothing to feed: look again after idle_s, or as soon as the controller wakes.
+                await wait_for_any((self._stop, controller.wake), self._settings.idle_s)
                 return await self._decide(controller, Batch())
             start = min(t.position for t in accepting)
             log.info(
@@ -231,6 +245,7 @@ class Runner:
                     linger_s=self._settings.batch_wait_s,
                     idle_s=self._settings.idle_s,
                     stop=self._stop,
+                    wake=controller.wake,
                 ):
                     if not batch.empty:
                         advanced = await self._apply(batch, parked)

@@ -100,8 +100,10 @@ class WatchedPump(SubscriptionPump):
         super().__init__(items, capacity)
         self.handed = asyncio.Event()
 
-    async def next(self, wait_s: float, stop: asyncio.Event) -> SubscriptionItem | None:
-        item = await super().next(wait_s, stop)
+    async def next(
+        self, wait_s: float, stop: asyncio.Event, wake: asyncio.Event | None = None
+    ) -> SubscriptionItem | None:
+        item = await super().next(wait_s, stop, wake)
         if item is not None:
             self.handed.set()
         return item
@@ -121,6 +123,20 @@ async def test_stop_hands_over_the_batch_in_hand_at_once() -> None:
         assert [e.position for e in batch.events] == [10]
         with pytest.raises(StopAsyncIteration):
             await take(stream)
+
+
+async def test_a_wake_up_ends_an_idle_wait_with_an_empty_batch_and_the_stream_goes_on() -> None:
+    feed = Feed()
+    stop, wake = asyncio.Event(), asyncio.Event()
+    async with SubscriptionPump(feed.items(), 10) as pump:
+        # Idle for an hour unless woken: the caller has something to act on between batches.
+        stream = batches(pump, size=100, idle_s=3600, stop=stop, wake=wake)
+        pending = asyncio.ensure_future(take(stream))
+        wake.set()
+        assert (await pending).empty
+        wake.clear()
+        feed.queue.put_nowait(recorded(4))
+        assert [e.position for e in (await take(stream)).events] == [4]
 
 
 async def test_a_batch_takes_what_is_ready_and_goes_without_lingering() -> None:

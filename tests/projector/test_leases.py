@@ -8,7 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from projector.batching import Batch
+from projector.catalog import subscription_event_types
 from projector.checkpoint_store import Target, load_checkpoint, save_checkpoints, stamp_fence
+from projector.daemon import DaemonController
 from projector.leases import (
     INSTANCES,
     LEASES,
@@ -19,13 +22,15 @@ from projector.leases import (
     read_leases,
 )
 from projector.lifecycle import REBUILD_STALE_AFTER
-from projector.projections import OrderViews
+from projector.projections import OrderViews, all_projections
+from projector.runner import Decision, RunnerSettings
 from projector.status import projection_statuses, projector_instances
 from projector.version_registry import read_entry
 from shared.contract.read_models import REGISTRY, RegistryEntry
 from shared.ports.document_store import DocumentStore, ReplaceOne, UpdateOne
 from tests.fakes.event_store import InMemoryEventStore
 from tests.projector.support import (
+    FAST,
     Order,
     append_orders,
     random_day,
@@ -108,7 +113,8 @@ async def test_two_instances_share_three_projections(document_store: DocumentSto
     a, b = keeper(document_store, clocks, "a"), keeper(document_store, clocks, "b")
     await a.tick()
     assert len(a.held()) == 3
-    # b joins: a sees it on its next heartbeat and gives one lease back; b takes it.
+    # b joins: a sees it on its next heartbeat and offers one lease for handing over; with no
+    # feeder to hand it over, it is given back at the heartbeat after; b takes it.
     for _ in range(3):
         await b.tick()
         await a.tick()
@@ -120,10 +126,53 @@ async def test_two_instances_share_three_projections(document_store: DocumentSto
 async def test_three_instances_hold_one_each(document_store: DocumentStore) -> None:
     clocks = Clocks()
     keepers = [keeper(document_store, clocks, name) for name in ("a", "b", "c")]
-    for _ in range(4):
+    for _ in range(6):
         for each in keepers:
             await each.tick()
     assert [len(each.held()) for each in keepers] == [1, 1, 1]
+
+
+async def test_a_lease_above_the_share_is_handed_over_by_the_feeder_first(
+    document_store: DocumentStore,
+) -> None:
+    clocks = Clocks()
+    a, b = keeper(document_store, clocks, "a"), keeper(document_store, clocks, "b")
+    await a.tick()
+    await b.tick()
+    a.changed.clear()
+    writable = a.held()
+    await a.tick()  # b is short: a offers one lease to its feeder
+    offered = sorted(set(NAMES) - set(a.held()))
+    assert len(offered) == 1 and a.changed.is_set()  # the feeder stops feeding it
+    [name] = offered
+    # Still a's and writable while the feeder finishes the batch in flight.
+    assert writable[name].held()
+    assert (await owners(document_store, clocks))[name] == "a"
+    a.changed.clear()
+    await a.hand_over()  # the feeder stopped feeding it
+    assert not a.changed.is_set()  # nothing more for the feeder to do
+    assert (await owners(document_store, clocks))[name] is None
+    await b.tick()
+    assert set(b.held()) == {name}
+    assert b.held()[name].token > writable[name].token
+    assert not writable[name].held()
+
+
+async def test_a_lease_the_feeder_does_not_hand_over_is_given_back_at_the_next_heartbeat(
+    document_store: DocumentStore,
+) -> None:
+    clocks = Clocks()
+    a, b = keeper(document_store, clocks, "a"), keeper(document_store, clocks, "b")
+    await a.tick()
+    await b.tick()
+    writable = a.held()
+    await a.tick()  # offered
+    [name] = set(NAMES) - set(a.held())
+    assert writable[name].held()  # the batch in flight may still write
+    await a.tick()  # not handed over since: given back, and no longer writable
+    assert not writable[name].held()
+    assert (await owners(document_store, clocks))[name] is None
+    assert len(a.held()) == 2
 
 
 async def test_a_dead_owners_leases_are_taken_over_once_expired(
@@ -364,3 +413,57 @@ async def test_a_standby_takes_a_lease_given_back_without_waiting_for_its_heartb
     finally:
         stop.set()
         await heartbeat
+
+
+async def test_the_feeder_hands_a_lease_over_between_batches_never_mid_batch(
+    document_store: DocumentStore,
+) -> None:
+    clocks = Clocks()
+    a, b = keeper(document_store, clocks, "a"), keeper(document_store, clocks, "b")
+    projections = all_projections()
+    feeder = DaemonController(
+        document_store,
+        projections,
+        subscription_event_types(projections),
+        clock=clocks.now,
+        leases=a,
+    )
+    await a.tick()
+    targets = await feeder.start_session([])
+    assert sorted(t.name for t in targets) == sorted(NAMES)
+    await b.tick()  # b joins, short of its share
+    await a.tick()  # a offers one lease
+    # The batch in flight may still write under every lease it started with...
+    assert all(target.writable for target in targets)
+    assert feeder.wake is a.changed and a.changed.is_set()
+    # ...and once it is saved, the feeder starts over without the lease and hands it over.
+    assert await feeder.after_batch(Batch(), targets) is Decision.RESTART
+    kept = await feeder.start_session(targets)
+    [handed] = set(NAMES) - {t.name for t in kept}
+    assert not a.changed.is_set()
+    assert (await owners(document_store, clocks))[handed] is None
+    await b.tick()
+    assert set(b.held()) == {handed}
+
+
+async def test_an_instance_feeding_nothing_starts_as_soon_as_it_takes_a_lease(
+    document_store: DocumentStore,
+) -> None:
+    events = InMemoryEventStore()
+    last = await append_orders(events, [Order("c-1", ending="paid")], random_day())
+    holder = LeaseKeeper(document_store, NAMES, instance_id="holder", lease_s=600)
+    await holder.tick()  # every lease, for 10 minutes
+    # b heartbeats every 200 s and looks around every 10 minutes when it has nothing to feed:
+    # only its standby watch and the wake-up of its idle session can make it start.
+    patient = RunnerSettings(batch_size=FAST.batch_size, idle_s=600)
+    async with running_daemon(
+        events, document_store, settings=patient, instance_id="b", lease_s=600
+    ):
+
+        async def idle() -> bool:
+            instances = await projector_instances(document_store)
+            return any(i.instance_id == "b" and not i.leases for i in instances)
+
+        await wait_until(idle, "b to feed nothing")
+        await holder.release_all()
+        await wait_for_position(document_store, last, ["order_views"])
