@@ -5,7 +5,7 @@ Run from the repository root (the duration is the traffic's; proofs add a minute
     .venv/bin/python -m benchmarks.soak [--duration 300] [--clients 16] [--hot-clients 4]
         [--projector-kills 25] [--catch-up-events 1000] [--catch-up-kills 3]
         [--projectors 3] [--rolling-restarts 3] [--lease-s 2]
-        [--steady] [--rate N] [--window 30]
+        [--steady] [--rate N] [--window 30] [--no-store-restarts] [--token-wait-ms 250]
 
 It starts embedded-eventstore, embedded-mongo, orders-api and ``--projectors`` instances of
 ``projector run`` from the Procfile lines, with the environment ``scripts/run-stack`` gives
@@ -25,6 +25,11 @@ hold.
 
 ``--steady`` plans no fault at all (no projector kills, catch-up kills, rolling restarts or
 store restarts): sustained traffic only, to measure the rate the projector keeps up with.
+``--no-store-restarts`` keeps the other faults but leaves both stores running, and
+``--token-wait-ms`` sets how long reads with a token wait (250 ms by default, to see lag; the
+API's own default is 2000): together, e.g. ``--projector-kills 0 --catch-up-kills 0
+--rolling-restarts 2 --no-store-restarts --rate 20 --token-wait-ms 2000``, they show whether
+a rolling restart costs reads made with the usual wait anything.
 ``--rate N`` paces the clients to N commands/s in all (a token bucket they share; unpaced
 without it: each client sends its next request as soon as it has an answer). ``--window S``
 prints figures per S seconds of traffic (30 by default with ``--steady``): commands and
@@ -43,6 +48,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from read_side.queries import MAX_WAIT_MS
+from tests.soak.clients import TOKEN_WAIT_MS
 from tests.soak.harness import SoakPlan, run_soak
 from tests.soak.stack import LEASE_S
 
@@ -67,6 +74,18 @@ def plan_of(argv: list[str] | None = None) -> tuple[SoakPlan, Path | None]:
         help="times every instance is replaced in turn; 3 unless --steady",
     )
     parser.add_argument("--steady", action="store_true", help="no faults at all")
+    parser.add_argument(
+        "--no-store-restarts",
+        action="store_true",
+        help="leave embedded-eventstore and embedded-mongo running (no kill -9, no SIGTERM)",
+    )
+    parser.add_argument(
+        "--token-wait-ms",
+        type=int,
+        default=TOKEN_WAIT_MS,
+        help=f"wait_ms of the reads with a token ({TOKEN_WAIT_MS} by default; the API's "
+        "default wait is READ_WAIT_MS_DEFAULT)",
+    )
     parser.add_argument("--rate", type=float, help="commands/s the clients offer in all")
     parser.add_argument(
         "--window",
@@ -93,6 +112,8 @@ def plan_of(argv: list[str] | None = None) -> tuple[SoakPlan, Path | None]:
     faults = {name: FAULTS[name] if count is None else count for name, count in faults.items()}
     if min(faults.values()) < 0:
         parser.error("fault counts cannot be negative")
+    if not 0 <= args.token_wait_ms <= MAX_WAIT_MS:
+        parser.error(f"--token-wait-ms must be 0 to {MAX_WAIT_MS}")
     if args.rate is not None and not args.rate > 0:
         parser.error("--rate must be above 0 commands/s")
     window_s = args.window if args.window is not None else STEADY_WINDOW_S if args.steady else None
@@ -105,7 +126,8 @@ def plan_of(argv: list[str] | None = None) -> tuple[SoakPlan, Path | None]:
         catch_up_events=args.catch_up_events,
         projectors=args.projectors,
         lease_s=args.lease_s,
-        store_restarts=not args.steady,
+        store_restarts=not (args.steady or args.no_store_restarts),
+        token_wait_ms=args.token_wait_ms,
         rate=args.rate,
         window_s=window_s,
         **faults,

@@ -93,6 +93,7 @@ class Client:
     number: int
     rng: random.Random = field(default_factory=random.Random)
     pacer: Pacer | None = None  # shared by the clients of a run; None: unpaced
+    token_wait_ms: int = TOKEN_WAIT_MS  # the ``wait_ms`` of its reads with a token
 
     def sku(self) -> str:
         return f"SKU-{self.number}-{self.rng.getrandbits(64):016x}"
@@ -188,7 +189,7 @@ class Client:
             self.api,
             "get-order-token",
             f"/orders/{order.order_id}",
-            params={"wait_ms": TOKEN_WAIT_MS},
+            params={"wait_ms": self.token_wait_ms},
             headers={"X-Consistency-Token": str(order.last.position)},
         )
         if response is None:
@@ -206,7 +207,7 @@ class Client:
             await self.read_order(order)
             return
         token = {"X-Consistency-Token": str(order.last.position)} if self.rng.random() < 0.5 else {}
-        params: dict[str, Any] = {"wait_ms": TOKEN_WAIT_MS} if token else {}
+        params: dict[str, Any] = {"wait_ms": self.token_wait_ms} if token else {}
         today = datetime.now(UTC).date()
         label, path = [
             ("get-order", f"/orders/{order.order_id}"),

@@ -36,7 +36,7 @@ import httpx
 from shared.adapters.esdb_event_store import EsdbEventStore
 from shared.adapters.motor_document_store import MotorDocumentStore
 from tests.e2e.traffic import projector_caught_up
-from tests.soak.clients import Client, Pacer, run_client
+from tests.soak.clients import TOKEN_WAIT_MS, Client, Pacer, run_client
 from tests.soak.faults import (
     Faults,
     Takeovers,
@@ -87,6 +87,7 @@ class SoakPlan:
     store_restarts: bool = True  # embedded-eventstore kill -9, embedded-mongo SIGTERM and SIGKILL
     rate: float | None = None  # commands/s the clients offer in all (Pacer); None: unpaced
     window_s: float | None = None  # figures per window of this long (WindowFigures); None: none
+    token_wait_ms: int = TOKEN_WAIT_MS  # how long reads with a token wait for the projector
 
     @property
     def faults(self) -> list[str]:
@@ -179,7 +180,8 @@ class Figures:
             f"{record.events_acknowledged}",
             f"retries (503 + Retry-After or no answer, same Idempotency-Key): {record.retries}",
             f"requests without an answer: {sum(record.dropped.values())} {dict(record.dropped)}",
-            f"reads with a token: {_stale(*record.stale_share())}",
+            f"reads with a token (wait_ms={self.plan.token_wait_ms}): "
+            f"{_stale(*record.stale_share())}",
             *window_lines(self.windows, self.processes),
             *(
                 f"  {phase} ({record.phase_seconds[phase]:.0f} s): "
@@ -346,7 +348,15 @@ async def _traffic_under_faults(
     record = faults.record
     pacer = Pacer(plan.rate) if plan.rate else None
     clients = [
-        Client(api, record, customers, number, random.Random(f"{run_id}-{number}"), pacer)
+        Client(
+            api,
+            record,
+            customers,
+            number,
+            random.Random(f"{run_id}-{number}"),
+            pacer,
+            plan.token_wait_ms,
+        )
         for number in range(plan.clients + plan.hot_clients)
     ]
     record.take_window()  # the first window starts with the traffic
