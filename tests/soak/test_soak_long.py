@@ -8,16 +8,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import external_uri
-from tests.soak.harness import SoakPlan, run_soak
+from tests.soak.harness import SoakPlan
+from tests.soak.runs import EMBEDDED_STORES_ONLY, soaked
 
 pytestmark = [
     pytest.mark.soak,
     pytest.mark.e2e,
-    pytest.mark.skipif(
-        bool(external_uri("EVENTSTORE_URI") or external_uri("MONGO_URI")),
-        reason="kills and restarts the stores: needs the embedded ones",
-    ),
+    EMBEDDED_STORES_ONLY,
 ]
 
 LONG = SoakPlan(
@@ -33,6 +30,4 @@ LONG = SoakPlan(
 
 
 async def test_long_soak_under_faults_loses_nothing(tmp_path: Path) -> None:
-    figures = await run_soak(LONG, tmp_path)
-    print("\n".join(figures.lines()))
-    assert not figures.failures(), "\n".join(figures.lines())
+    await soaked(LONG, tmp_path)

@@ -17,15 +17,12 @@ from pathlib import Path
 import pytest
 
 from read_side.queries import MAX_WAIT_MS
-from tests.servers import external_uri
-from tests.soak.harness import SoakPlan, run_soak
+from tests.soak.harness import SoakPlan
+from tests.soak.runs import EMBEDDED_STORES_ONLY, soaked
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(
-        bool(external_uri("EVENTSTORE_URI") or external_uri("MONGO_URI")),
-        reason="runs its own stack of processes on the embedded stores",
-    ),
+    EMBEDDED_STORES_ONLY,
 ]
 
 ROLLING = SoakPlan(
@@ -47,9 +44,7 @@ PHASES = ("rolling restart", "after rolling restart")
 async def test_rolling_restarts_under_traffic_leave_no_read_stale_and_lose_nothing(
     tmp_path: Path,
 ) -> None:
-    figures = await run_soak(ROLLING, tmp_path)
-    print("\n".join(figures.lines()))
-    assert not figures.failures(), "\n".join(figures.lines())
+    figures = await soaked(ROLLING, tmp_path)
     assert figures.record.stale_share("rolling restart")[1] > 0, "no read during the restarts"
     stale = {phase: figures.record.stale_share(phase) for phase in PHASES}
     assert all(count == 0 for count, _ in stale.values()), stale

@@ -9,15 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import external_uri
-from tests.soak.harness import SoakPlan, run_soak
+from tests.soak.harness import SoakPlan
+from tests.soak.runs import EMBEDDED_STORES_ONLY, soaked
 
 pytestmark = [
     pytest.mark.e2e,
-    pytest.mark.skipif(
-        bool(external_uri("EVENTSTORE_URI") or external_uri("MONGO_URI")),
-        reason="kills and restarts the stores: needs the embedded ones",
-    ),
+    EMBEDDED_STORES_ONLY,
 ]
 
 SHORT = SoakPlan(
@@ -32,6 +29,4 @@ SHORT = SoakPlan(
 
 
 async def test_short_soak_under_faults_loses_nothing(tmp_path: Path) -> None:
-    figures = await run_soak(SHORT, tmp_path)
-    print("\n".join(figures.lines()))
-    assert not figures.failures(), "\n".join(figures.lines())
+    await soaked(SHORT, tmp_path)
