@@ -9,7 +9,7 @@ from __future__ import annotations
 import random
 import signal
 import threading
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from functools import partial
 
@@ -143,6 +143,24 @@ async def caught_up(document_store: DocumentStore, event_store: EsdbEventStore) 
     await wait_until(partial(fenced_by_owners, document_store), "every projection fed", CATCH_UP_S)
 
 
+def fed_under(watch: CheckpointWatch, name: str, token: int, since: int) -> bool:
+    """Whether ``name``'s checkpoint moved past ``since`` under ``token`` or a newer one: the
+    instance that took the lease with ``token`` may have lost and taken it again on a busy
+    machine (a late heartbeat), which gives it a newer token; nobody else may stamp one."""
+    seen = watch.latest.get(collection_name(name, 1))
+    fence = seen.fence if seen is not None else None
+    return fence is not None and fence >= token and watch.position(name) > since
+
+
+async def with_log[T](instance: Projector, waiting: Awaitable[T]) -> T:
+    """``waiting``; when it times out, the failure carries ``instance``'s log."""
+    try:
+        return await waiting
+    except AssertionError as error:
+        log = instance.output()
+        raise AssertionError(f"{error}; {instance.instance_id}'s log:\n{log}") from None
+
+
 async def past_random_point(watch: CheckpointWatch, traffic: Traffic, name: str) -> None:
     """Until ``name`` got past a random append of the traffic from now."""
     mark = await traffic.mark(random.randint(5, 40))
@@ -198,11 +216,12 @@ async def test_kill_9_of_an_owner_under_traffic_hands_its_projections_to_the_oth
                 assert taken.owner == survivor.instance_id and taken.acquired_at is not None
 
                 async def fed() -> bool:
-                    seen = watch.latest.get(collection_name(name, 1))
-                    fence = seen.fence if seen is not None else None
-                    return fence == taken.token and watch.position(name) > at_kill
+                    return fed_under(watch, name, taken.token, at_kill)
 
-                await wait_until(fed, f"{survivor.instance_id} to feed {name}", CATCH_UP_S)
+                await with_log(
+                    survivor,
+                    wait_until(fed, f"{survivor.instance_id} to feed {name}", CATCH_UP_S),
+                )
                 fed_s = (utc_now() - killed_at).total_seconds()
             await caught_up(document_store, event_store)
             leases = await live_leases(document_store)
@@ -243,11 +262,12 @@ async def test_an_owner_paused_past_its_lease_writes_nothing_once_it_resumes(
                     at_takeover = watch.position(name)
 
                     async def moved() -> bool:
-                        seen = watch.latest.get(collection_name(name, 1))
-                        fence = seen.fence if seen is not None else None
-                        return fence == taken.token and watch.position(name) > at_takeover
+                        return fed_under(watch, name, taken.token, at_takeover)
 
-                    await wait_until(moved, f"{other.instance_id} to move {name}", CATCH_UP_S)
+                    await with_log(
+                        other,
+                        wait_until(moved, f"{other.instance_id} to move {name}", CATCH_UP_S),
+                    )
                 finally:
                     zombie.signal(signal.SIGCONT)
                 lost = f"projection {name}: lease lost; no longer fed by {zombie.instance_id}"
