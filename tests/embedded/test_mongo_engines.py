@@ -15,6 +15,7 @@ from pymongo.errors import DuplicateKeyError
 
 from embedded import mongo
 from embedded.mongo_engines import IdLookupMemoryEngine, IdLookupSQLiteEngine
+from tests.embedded.compiles import CompileCount
 
 DOCUMENTS = 300
 
@@ -128,20 +129,12 @@ async def upsert_and_count(
     engine: IdLookupSQLiteEngine, orders: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     await orders.update_one({"_id": "first"}, {"$setOnInsert": {"n": 0}}, upsert=True)
-    compile_plan = engine._compile_read_execution_plan
-    compiled = 0
-
-    def counted(*arguments: Any, **options: Any) -> Any:
-        nonlocal compiled
-        compiled += 1
-        return compile_plan(*arguments, **options)
-
-    monkeypatch.setattr(engine, "_compile_read_execution_plan", counted)
+    compiled = CompileCount(engine, monkeypatch)
     await orders.update_one({"_id": "new"}, {"$setOnInsert": {"n": 1}}, upsert=True)
     await orders.replace_one({"_id": "first", "_position": None}, {"n": 2, "_position": 5})
     await orders.update_one({"_id": "first", "_position": {"$lt": 5}}, {"$set": {"n": 3}})
     await orders.delete_one({"_id": "missing"})
-    assert compiled == 0
+    assert compiled.calls == 0
     assert await orders.find({}, {"_id": 0}).to_list(None) == [{"n": 2, "_position": 5}, {"n": 1}]
 
 

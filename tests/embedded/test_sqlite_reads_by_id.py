@@ -13,6 +13,7 @@ from mongoeco.engines import SQLiteEngine
 
 from embedded import mongo_engines
 from embedded.mongo_engines import IdLookupSQLiteEngine
+from tests.embedded.compiles import CompileCount
 
 DOCUMENTS = 300
 
@@ -64,22 +65,14 @@ async def test_a_find_by_ids_compiles_no_query_over_the_collection(
         orders = client["db"]["orders"]
         for n in range(DOCUMENTS):
             await orders.replace_one({"_id": f"o{n}"}, {"n": n}, upsert=True)
-        compile_plan = engine._compile_read_execution_plan
-        compiled = 0
-
-        def counted(*arguments: Any, **options: Any) -> Any:
-            nonlocal compiled
-            compiled += 1
-            return compile_plan(*arguments, **options)
-
-        monkeypatch.setattr(engine, "_compile_read_execution_plan", counted)
+        compiled = CompileCount(engine, monkeypatch)
         found = await orders.find({"_id": {"$in": ["o7", "missing", "o3"]}}).to_list(None)
         absent = await orders.find({"_id": {"$in": ["new-1", "new-2"]}}).to_list(None)
-        assert compiled == 0
+        assert compiled.calls == 0
         assert sorted(document["n"] for document in found) == [3, 7]
         assert absent == []
         await orders.find({"n": {"$in": [3, 7]}}).to_list(None)
-        assert compiled == 1  # any other filter still goes through SQL
+        assert compiled.calls == 1  # any other filter still goes through SQL
 
 
 def test_the_sqlite_read_hook_is_still_mongoecos() -> None:

@@ -66,9 +66,14 @@ class OrderViewsWithUniqueKey(OrderViews):
     )
 
 
-async def rebuild(
-    event_store: EsdbEventStore, store: DocumentStore, projection: OrderViews
-) -> None:
+async def rebuild_of_orders(
+    event_store: EsdbEventStore, document_store: DocumentStore, projection: OrderViews
+) -> Recording:
+    """``ORDERS`` paid orders in the log, then a rebuild of ``projection`` to version 2 through
+    a store that records its index creations and its switch."""
+    customer = unique("customer")
+    await append_orders(event_store, [Order(customer, "paid") for _ in range(ORDERS)], random_day())
+    store = Recording(document_store)
     outcome = await rebuild_projection(
         event_store,
         store,
@@ -79,6 +84,7 @@ async def rebuild(
         stop=asyncio.Event(),
     )
     assert outcome.switched and outcome.version == 2
+    return store
 
 
 async def index_names(mongo_uri: str, database: str) -> set[str]:
@@ -96,11 +102,7 @@ async def test_secondary_indexes_are_created_after_the_load_and_before_the_switc
     mongo_uri: str,
     mongo_database_name: str,
 ) -> None:
-    customer = unique("customer")
-    await append_orders(event_store, [Order(customer, "paid") for _ in range(ORDERS)], random_day())
-    store = Recording(document_store)
-
-    await rebuild(event_store, store, OrderViews())
+    store = await rebuild_of_orders(event_store, document_store, OrderViews())
 
     secondary = tuple(index.name for index in OrderViews.indexes)
     # Created once, over every document of the log, and before the switch
@@ -114,11 +116,7 @@ async def test_unique_indexes_are_there_before_the_first_document(
     mongo_uri: str,
     mongo_database_name: str,
 ) -> None:
-    customer = unique("customer")
-    await append_orders(event_store, [Order(customer, "paid") for _ in range(ORDERS)], random_day())
-    store = Recording(document_store)
-
-    await rebuild(event_store, store, OrderViewsWithUniqueKey())
+    store = await rebuild_of_orders(event_store, document_store, OrderViewsWithUniqueKey())
 
     secondary = tuple(index.name for index in OrderViews.indexes)
     assert store.steps == [
