@@ -26,7 +26,6 @@ lifecycle moves go through ``projector.lifecycle``, made for whoever feeds them.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 import logging
 from collections.abc import Callable, Sequence
@@ -189,8 +188,7 @@ class Runner:
 
     async def _sleep(self, seconds: float) -> None:
         """Backoff that a stop request cuts short."""
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stop.wait(), seconds)
+        await wait_for_any((self._stop,), seconds)
 
     async def _report(self, controller: Controller, state: RetryCallState) -> None:
         error = state.outcome.exception() if state.outcome is not None else None
