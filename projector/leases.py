@@ -309,10 +309,14 @@ class LeaseKeeper:
             self._observer.leases_held(len(self.held()))
 
     async def release_all(self) -> None:
-        """Give every lease back (a clean stop) and withdraw this instance."""
+        """Withdraw this instance and give every lease back (a clean stop). Withdrawn first:
+        an instance that sees one of these leases free then counts its fair share without
+        this one, and keeps watching until it has taken them all (withdrawn last, it could
+        take its share of a 2-instance count from the first leases given back and leave the
+        rest to its next heartbeat)."""
+        await self._store.bulk_write(INSTANCES, [DeleteOne({"_id": self.instance_id})])
         for name in sorted(self._held):
             await self._give_back(name)
-        await self._store.bulk_write(INSTANCES, [DeleteOne({"_id": self.instance_id})])
         if self._observer is not None:
             self._observer.leases_held(0)
 

@@ -4,6 +4,7 @@ clocks the tests move: who holds what, spreading, expiry and takeover, giving ba
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -28,7 +29,14 @@ from projector.runner import Decision, RunnerSettings
 from projector.status import projection_statuses, projector_instances
 from projector.version_registry import read_entry
 from shared.contract.read_models import REGISTRY, RegistryEntry
-from shared.ports.document_store import DocumentStore, ReplaceOne, UpdateOne
+from shared.ports.document_store import (
+    DocumentStore,
+    ReplaceOne,
+    UpdateOne,
+    WriteOp,
+    WriteResult,
+)
+from tests.fakes.document_store import DelegatingDocumentStore
 from tests.fakes.event_store import InMemoryEventStore
 from tests.projector.support import (
     FAST,
@@ -470,3 +478,45 @@ async def test_an_instance_feeding_nothing_starts_as_soon_as_it_takes_a_lease(
         await wait_until(idle, "b to feed nothing")
         await holder.release_all()
         await wait_for_position(document_store, last, ["order_views"])
+
+
+class SlowLeaseWrites(DelegatingDocumentStore):
+    """A busy store for one instance: once ``armed``, each lease write takes ``SLOW_S``."""
+
+    SLOW_S = 0.6  # well over the standby watch's poll (STANDBY_POLL_S): a load model
+
+    def __init__(self, inner: DocumentStore) -> None:
+        super().__init__(inner)
+        self.armed = False
+
+    async def bulk_write(self, collection: str, ops: Sequence[WriteOp]) -> WriteResult:
+        if self.armed and collection == LEASES:
+            await asyncio.sleep(self.SLOW_S)  # the busy store, see SLOW_S
+        return await super().bulk_write(collection, ops)
+
+
+async def test_a_standby_takes_every_lease_of_a_stopping_instance_however_slowly_it_gives_back(
+    document_store: DocumentStore,
+) -> None:
+    busy = SlowLeaseWrites(document_store)
+    leaving = LeaseKeeper(busy, NAMES, instance_id="leaving", lease_s=600)
+    # b heartbeats every 200 s: only its standby watch acts within this test.
+    b = LeaseKeeper(document_store, NAMES, instance_id="b", lease_s=600)
+    await leaving.tick()
+    await b.tick()
+    assert (len(leaving.held()), len(b.held())) == (3, 0)
+    stop = asyncio.Event()
+    heartbeat = asyncio.create_task(b.run(stop))
+    try:
+        busy.armed = True
+        # The leases come back one by one, well apart: b must not settle for the share it had
+        # beside the leaving instance (2 of 3) when it sees the first of them.
+        await leaving.release_all()
+
+        async def all_taken() -> bool:
+            return set(b.held()) == set(NAMES)
+
+        await wait_until(all_taken, "b to take every lease given back")
+    finally:
+        stop.set()
+        await heartbeat
