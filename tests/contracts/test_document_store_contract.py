@@ -382,6 +382,15 @@ class DocumentStoreContract:
         assert sorted(d["_id"] for d in found) == ids
         assert await store.find_by_ids(c, []) == []
 
+    async def test_find_by_ids_of_one_id(self, store: DocumentStore) -> None:
+        c = unique("c")
+        await store.bulk_write(
+            c, [UpdateOne({"_id": "a", "n": 1}, {"$set": {"n": 1}}, upsert=True)]
+        )
+        assert await store.find_by_ids(c, ["a"]) == [{"_id": "a", "n": 1}]
+        assert await store.find_by_ids(c, ["a", "a"]) == [{"_id": "a", "n": 1}]
+        assert await store.find_by_ids(c, ["missing"]) == []
+
     async def test_find_refuses_an_in_longer_than_max_batch(self, store: DocumentStore) -> None:
         many = [str(i) for i in range(MAX_BATCH + 1)]
         with pytest.raises(ValueError, match="find_by_ids"):
