@@ -54,13 +54,13 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from read_side.active_models import ActiveModels
 from shared.contract.read_models import (
     POSITION_FIELD,
     ActiveReadModel,
     collection_name,
     read_checkpoints,
     read_registry,
-    resolve_active,
 )
 from shared.errors import ServiceError
 from shared.ports.document_store import Document, DocumentStore
@@ -372,13 +372,14 @@ class ReadModels:
     def __init__(self, store: DocumentStore, watcher: CheckpointWatcher) -> None:
         self.store = store
         self._watcher = watcher
+        self._active = ActiveModels(store)  # resolves the active versions in shared rounds
 
     async def snapshot(self, projection: str, min_position: int | None, wait_ms: int) -> Snapshot:
         """The active version of ``projection``, once it has reached ``min_position`` or
         ``wait_ms`` has passed (then ``stale`` is true). Without ``min_position``: at once.
         Raises ``TooManyWaiters`` when it would have to wait and too many wait already."""
         resolved_at = asyncio.get_running_loop().time()
-        active = await resolve_active(self.store, projection)
+        active = await self._active.resolve(projection)
         if min_position is None or active.position >= min_position:
             return Snapshot(active, stale=False)
         if wait_ms > 0:
@@ -393,7 +394,7 @@ class ReadModels:
                 # The version the watcher saw reach the token holds the write: read it as is.
                 return Snapshot(reached, stale=False)
             # Timed out: answer from the active version as it stands now.
-            active = await resolve_active(self.store, projection)
+            active = await self._active.resolve(projection)
         return Snapshot(active, stale=active.position < min_position)
 
     async def document(
@@ -406,7 +407,7 @@ class ReadModels:
         may be short of ``min_position`` when the document answered for itself.
         Raises ``TooManyWaiters`` when it would have to wait and too many wait already."""
         resolved_at = asyncio.get_running_loop().time()
-        active = await resolve_active(self.store, projection)
+        active = await self._active.resolve(projection)
         # Read after the checkpoint: it holds at least what the checkpoint says was applied.
         document = await self._find(active, document_id)
         if (
@@ -431,7 +432,7 @@ class ReadModels:
                     )
                 return Snapshot(reached.model, stale=False), reached.document
             # Timed out: answer from the active version as it stands now.
-            active = await resolve_active(self.store, projection)
+            active = await self._active.resolve(projection)
             document = await self._find(active, document_id)
         fresh = active.position >= min_position or has_applied(document, min_position)
         return Snapshot(active, stale=not fresh), document

@@ -257,8 +257,20 @@ class ActiveReadModel:
 
 async def resolve_active(store: DocumentStore, projection: str) -> ActiveReadModel:
     """The active version of ``projection`` (version 1 before the projector first ran)."""
-    entry = (await read_registry(store, [projection]))[projection]
-    collection = entry.active_collection
-    checkpoint = (await read_checkpoints(store, [collection])).get(collection)
-    position = checkpoint.position if checkpoint else 0
-    return ActiveReadModel(projection, entry.active_version, collection, position)
+    return (await read_active(store, [projection]))[projection]
+
+
+async def read_active(store: DocumentStore, names: Iterable[str]) -> dict[str, ActiveReadModel]:
+    """The active version of each of ``names`` and how far it has got: two queries however
+    many names (their registry entries, then the checkpoints of their active versions)."""
+    entries = await read_registry(store, names)
+    collections = sorted({entry.active_collection for entry in entries.values()})
+    checkpoints = await read_checkpoints(store, collections)
+    models = {}
+    for name, entry in entries.items():
+        checkpoint = checkpoints.get(entry.active_collection)
+        position = checkpoint.position if checkpoint else 0
+        models[name] = ActiveReadModel(
+            name, entry.active_version, entry.active_collection, position
+        )
+    return models
