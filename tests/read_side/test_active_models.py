@@ -52,14 +52,17 @@ class HeldStore(DelegatingDocumentStore):
         return found
 
 
-async def first_round_held(
-    active: ActiveModels, store: HeldStore, projection: str
-) -> asyncio.Task[ActiveReadModel]:
-    """A query whose round is held in its read of ``store.hold``."""
-    first = asyncio.create_task(active.resolve(projection))
+async def held_first_round(
+    document_store: DocumentStore, hold: str
+) -> tuple[HeldStore, ActiveModels, asyncio.Task[ActiveReadModel]]:
+    """Order views at 10, and a first query whose round is held in its read of ``hold``."""
+    await set_checkpoint(document_store, ORDER_VIEWS, 10)
+    store = HeldStore(document_store, hold=hold)
+    active = ActiveModels(store)
+    first = asyncio.create_task(active.resolve(ORDER_VIEWS))
     async with asyncio.timeout(WAIT_S):
         await store.holding.wait()
-    return first
+    return store, active, first
 
 
 async def joined(*tasks: asyncio.Task[ActiveReadModel]) -> None:
@@ -71,11 +74,8 @@ async def joined(*tasks: asyncio.Task[ActiveReadModel]) -> None:
 async def test_queries_arriving_during_a_round_share_the_next_one(
     document_store: DocumentStore,
 ) -> None:
-    await set_checkpoint(document_store, ORDER_VIEWS, 10)
     await set_checkpoint(document_store, CUSTOMER_SUMMARIES, 20)
-    store = HeldStore(document_store, hold=REGISTRY)
-    active = ActiveModels(store)
-    first = await first_round_held(active, store, ORDER_VIEWS)
+    store, active, first = await held_first_round(document_store, REGISTRY)
 
     names = [ORDER_VIEWS, CUSTOMER_SUMMARIES, DAILY_SALES] * 10
     later = [asyncio.create_task(active.resolve(name)) for name in names]
@@ -99,12 +99,9 @@ async def test_queries_arriving_during_a_round_share_the_next_one(
 async def test_a_query_is_answered_by_a_round_that_began_after_it_arrived(
     document_store: DocumentStore,
 ) -> None:
-    await set_checkpoint(document_store, ORDER_VIEWS, 10)
-    store = HeldStore(document_store, hold=CHECKPOINTS)
-    active = ActiveModels(store)
     # The first round has read the checkpoint at 10 and is still under way when it moves on and
     # a rebuild switches versions: a query arriving now must not take the first round's answer.
-    first = await first_round_held(active, store, ORDER_VIEWS)
+    store, active, first = await held_first_round(document_store, CHECKPOINTS)
     await set_checkpoint(document_store, ORDER_VIEWS, 30, version=2)
     await activate(document_store, ORDER_VIEWS, 2)
     later = asyncio.create_task(active.resolve(ORDER_VIEWS))
@@ -124,10 +121,7 @@ async def test_a_query_is_answered_by_a_round_that_began_after_it_arrived(
 async def test_a_failed_round_fails_every_query_in_it_and_the_next_round_reads_again(
     document_store: DocumentStore,
 ) -> None:
-    await set_checkpoint(document_store, ORDER_VIEWS, 10)
-    store = HeldStore(document_store, hold=CHECKPOINTS)
-    active = ActiveModels(store)
-    first = await first_round_held(active, store, ORDER_VIEWS)
+    store, active, first = await held_first_round(document_store, CHECKPOINTS)
     store.down = True
     failing = [asyncio.create_task(active.resolve(ORDER_VIEWS)) for _ in range(3)]
     await joined(*failing)
@@ -145,10 +139,7 @@ async def test_a_failed_round_fails_every_query_in_it_and_the_next_round_reads_a
 async def test_a_query_that_leaves_does_not_take_its_round_with_it(
     document_store: DocumentStore,
 ) -> None:
-    await set_checkpoint(document_store, ORDER_VIEWS, 10)
-    store = HeldStore(document_store, hold=REGISTRY)
-    active = ActiveModels(store)
-    first = await first_round_held(active, store, ORDER_VIEWS)
+    store, active, first = await held_first_round(document_store, REGISTRY)
     leaving, staying = (asyncio.create_task(active.resolve(ORDER_VIEWS)) for _ in range(2))
     await joined(leaving, staying)
     leaving.cancel()
