@@ -50,12 +50,11 @@ from pathlib import Path
 
 from read_side.queries import MAX_WAIT_MS
 from tests.soak.clients import TOKEN_WAIT_MS
-
-# Enough closed-loop clients to offer 100 commands/s while each waits for its token reads.
-MAX_CLIENTS = 64
 from tests.soak.harness import SoakPlan, run_soak
 from tests.soak.stack import LEASE_S
 
+# Enough closed-loop clients to offer 100 commands/s while each waits for its token reads.
+MAX_CLIENTS = 64
 FAULTS = {"projector_kills": 25, "catch_up_kills": 3, "rolling_restarts": 3}  # the defaults
 STEADY_WINDOW_S = 30.0
 
