@@ -40,13 +40,20 @@ from uuid import UUID
 from projector.batching import Batch
 from projector.checkpoint_store import Target, save_checkpoints
 from projector.document_cache import DocumentCache
+from projector.document_diff import update_between
 from projector.failures import write_or_find_culprit
 from projector.fold import Applied, Change, Decoder, Fold, document_ids, failed_event, fold
 from projector.leases import LeaseLost
 from projector.lifecycle import Trigger
 from shared.contract.read_models import POSITION_FIELD
 from shared.contract.versioned_events import EventRegistry
-from shared.ports.document_store import Document, DocumentStore, ReplaceOne, WriteOp
+from shared.ports.document_store import (
+    Document,
+    DocumentStore,
+    ReplaceOne,
+    UpdateOne,
+    WriteOp,
+)
 from shared.ports.errors import StoreUnavailable
 
 # Rounds of read, fold and write for one batch while documents keep moving under it; more means
@@ -55,24 +62,33 @@ WRITE_ROUNDS = 5
 log = logging.getLogger(__name__)
 
 
-def compare_and_set(document_id: str, position: int | None, document: Document) -> WriteOp:
+def compare_and_set(
+    document_id: str, position: int | None, document: Document, base: Document | None = None
+) -> WriteOp:
     """Write ``document`` only while the stored one is still at ``position``.
 
     None means there was no document: insert it unless one appeared since (an upsert whose
     filter matches no document that has a ``_position``: one that appeared meanwhile makes the
     insert fail on its ``_id``, which the document store counts as no change; the embedded
     MongoDB server does this a quarter faster than a ``$setOnInsert`` upsert). Otherwise
-    replace it only if its ``_position`` is unchanged: a document written since it was read
-    matches nothing and is left as it is.
+    change it only if its ``_position`` is unchanged: a document written since it was read
+    matches nothing and is left as it is. Given ``base``, the document folded from (at
+    ``position``), only what differs from it is written (``document_diff``): when the write
+    matches, the stored document is ``base``; without one it is replaced whole.
     """
     if position is None:
         absent = {"_id": document_id, POSITION_FIELD: {"$exists": False}}
         return ReplaceOne(absent, document, upsert=True)
-    return ReplaceOne({"_id": document_id, POSITION_FIELD: position}, document)
+    condition = {"_id": document_id, POSITION_FIELD: position}
+    if base is not None and base.get(POSITION_FIELD) == position:
+        update = update_between(base, document)
+        if update is not None:
+            return UpdateOne(condition, update)
+    return ReplaceOne(condition, document)
 
 
 def _op(change: Change) -> WriteOp:
-    return compare_and_set(change.document_id, change.previous, change.document)
+    return compare_and_set(change.document_id, change.previous, change.document, change.base)
 
 
 def _ops_by_event(folded: Fold) -> list[list[WriteOp]]:

@@ -34,12 +34,13 @@ HANDLER_ATTEMPTS = 3
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """One event's effect on one document: its ``_position`` before (None: no document) and
-    the document after."""
+    """One event's effect on one document: its ``_position`` before (None: no document), the
+    document after and, when there was one, the document before (``base``)."""
 
     document_id: str
     previous: int | None
     document: Document
+    base: Document | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,13 +79,16 @@ class Fold:
     def final_changes(self) -> list[Change]:
         """One change per changed document: its last state, from the position it was read
         with (that of its first change)."""
-        firsts: dict[str, int | None] = {}
+        firsts: dict[str, Change] = {}
         lasts: dict[str, Document] = {}
         for item in self.applied:
             if item.change is not None:
-                firsts.setdefault(item.change.document_id, item.change.previous)
+                firsts.setdefault(item.change.document_id, item.change)
                 lasts[item.change.document_id] = item.change.document
-        return [Change(key, firsts[key], document) for key, document in lasts.items()]
+        return [
+            Change(key, firsts[key].previous, document, firsts[key].base)
+            for key, document in lasts.items()
+        ]
 
     def event_changes(self) -> list[Change | None]:
         """The change of each applied event, in order (to find the event whose document
@@ -140,7 +144,7 @@ def change_of(
     if after is None:
         return None
     after = {**after, "_id": document_id, POSITION_FIELD: envelope.position}
-    return Change(document_id, previous, after)
+    return Change(document_id, previous, after, document)
 
 
 def _handle(
