@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from benchmarks.soak import plan_of
+from benchmarks.soak import MAX_CLIENTS, plan_of
 from projector.leases import LEASES, LeaseDocument
 from shared.contract.read_models import CHECKPOINTS, FENCE_FIELD, collection_name
 from shared.contract.versioned_events import utc_now
@@ -189,7 +189,8 @@ def test_the_command_line_steady_mode_plans_no_faults_and_windows_of_30_s() -> N
         ["--rate", "0"],
         ["--window", "0"],
         ["--duration", "60", "--window", "61"],
-        ["--clients", "40"],
+        ["--clients", str(MAX_CLIENTS + 1)],
+        ["--clients", "4", "--hot-clients", "3"],
     ],
 )
 def test_the_command_line_refuses_what_makes_no_sense(
