@@ -4,7 +4,8 @@ For each version, the documents the batch affects are taken from the ones this p
 last (``projector.document_cache``) or else read with one query per collection (in chunks), the
 batch is folded into them (``projector.fold``, pure) and each changed document is written once,
 compare-and-set on the ``_position`` it was folded from (``compare_and_set``): a document that
-changed since it was read or written is never overwritten with stale state.
+changed since it was read or written is never overwritten with stale state. A document that was
+read (or kept) is written as what changed since (``projector.document_diff``), a new one whole.
 
 MongoDB round trips per batch: one bulk write per version whose documents change, a read per
 version only for documents not kept from an earlier batch, and one bulk write of the
