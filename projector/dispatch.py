@@ -63,33 +63,31 @@ WRITE_ROUNDS = 5
 log = logging.getLogger(__name__)
 
 
-def compare_and_set(
-    document_id: str, position: int | None, document: Document, base: Document | None = None
-) -> WriteOp:
-    """Write ``document`` only while the stored one is still at ``position``.
+def compare_and_set(document_id: str, document: Document, base: Document | None) -> WriteOp:
+    """Write ``document`` only while the stored one is still ``base``, the one it was folded
+    from (None: there was none), as its ``_position`` says.
 
-    None means there was no document: insert it unless one appeared since (an upsert whose
-    filter matches no document that has a ``_position``: one that appeared meanwhile makes the
-    insert fail on its ``_id``, which the document store counts as no change; the embedded
-    MongoDB server does this a quarter faster than a ``$setOnInsert`` upsert). Otherwise
-    change it only if its ``_position`` is unchanged: a document written since it was read
-    matches nothing and is left as it is. Given ``base``, the document folded from (at
-    ``position``), only what differs from it is written (``document_diff``): when the write
-    matches, the stored document is ``base``; without one it is replaced whole.
+    Without a base (or one without a ``_position``): insert it unless one appeared since (an
+    upsert whose filter matches no document that has a ``_position``: one that appeared
+    meanwhile makes the insert fail on its ``_id``, which the document store counts as no
+    change; the embedded MongoDB server does this a quarter faster than a ``$setOnInsert``
+    upsert). Otherwise change it only if its ``_position`` is unchanged: a document written
+    since it was read matches nothing and is left as it is. When the write matches, the stored
+    document is ``base``, so only what differs from it is written (``document_diff``), or the
+    whole document where that would name too many fields.
     """
-    if position is None:
+    if base is None or (position := base.get(POSITION_FIELD)) is None:
         absent = {"_id": document_id, POSITION_FIELD: {"$exists": False}}
         return ReplaceOne(absent, document, upsert=True)
     condition = {"_id": document_id, POSITION_FIELD: position}
-    if base is not None and base.get(POSITION_FIELD) == position:
-        update = update_between(base, document)
-        if update is not None:
-            return UpdateOne(condition, update)
+    update = update_between(base, document)
+    if update is not None:
+        return UpdateOne(condition, update)
     return ReplaceOne(condition, document)
 
 
 def _op(change: Change) -> WriteOp:
-    return compare_and_set(change.document_id, change.previous, change.document, change.base)
+    return compare_and_set(change.document_id, change.document, change.base)
 
 
 def _ops_by_event(folded: Fold) -> list[list[WriteOp]]:

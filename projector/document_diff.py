@@ -28,6 +28,7 @@ from shared.ports.document_store import Document
 # ``json_set`` call with two arguments per field and refuses more than 127 arguments (63 fields);
 # beyond a few dozen fields a replacement costs no more anyway.
 MAX_FIELDS = 48
+_MISSING = object()  # a field the document before did not have
 
 
 def update_between(before: Document, after: Document) -> dict[str, dict[str, Any]] | None:
@@ -82,6 +83,3 @@ def _differences(
 
 def _path_safe(name: str) -> bool:
     return bool(name) and "." not in name and "\0" not in name and not name.startswith("$")
-
-
-_MISSING = object()

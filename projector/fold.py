@@ -34,13 +34,17 @@ HANDLER_ATTEMPTS = 3
 
 @dataclass(frozen=True, slots=True)
 class Change:
-    """One event's effect on one document: its ``_position`` before (None: no document), the
-    document after and, when there was one, the document before (``base``)."""
+    """One event's effect on one document: the document after, and the one before (``base``;
+    None: there was none)."""
 
     document_id: str
-    previous: int | None
     document: Document
-    base: Document | None = None
+    base: Document | None
+
+    @property
+    def previous(self) -> int | None:
+        """The ``_position`` of the document before (None: no document, or one without)."""
+        return None if self.base is None else self.base.get(POSITION_FIELD)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,10 +89,7 @@ class Fold:
             if item.change is not None:
                 firsts.setdefault(item.change.document_id, item.change)
                 lasts[item.change.document_id] = item.change.document
-        return [
-            Change(key, firsts[key].previous, document, firsts[key].base)
-            for key, document in lasts.items()
-        ]
+        return [Change(key, document, firsts[key].base) for key, document in lasts.items()]
 
     def event_changes(self) -> list[Change | None]:
         """The change of each applied event, in order (to find the event whose document
@@ -144,7 +145,7 @@ def change_of(
     if after is None:
         return None
     after = {**after, "_id": document_id, POSITION_FIELD: envelope.position}
-    return Change(document_id, previous, after, document)
+    return Change(document_id, after, document)
 
 
 def _handle(
