@@ -341,11 +341,7 @@ class CheckpointWatcher:
                 checkpoint_read,
                 self._store.find_one(collections[projection], {"_id": document_id}),
             )
-        models = {}
-        for name, collection in collections.items():
-            checkpoint = checkpoints.get(collection)
-            position = checkpoint.position if checkpoint is not None else 0
-            models[name] = ActiveReadModel(name, versions[name], collection, position)
+        models = {name: ActiveReadModel.of(name, versions[name], checkpoints) for name in wanted}
         checkpointed = frozenset(name for name, c in collections.items() if c in checkpoints)
         return _Look(models, checkpointed, document_of, document)
 

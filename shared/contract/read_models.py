@@ -254,6 +254,16 @@ class ActiveReadModel:
     collection: str
     position: int
 
+    @classmethod
+    def of(
+        cls, projection: str, version: int, checkpoints: Mapping[str, CheckpointDocument]
+    ) -> ActiveReadModel:
+        """``version`` of ``projection``, as far as its checkpoint among ``checkpoints`` (by
+        collection name) says it has got: position 0 without one."""
+        collection = collection_name(projection, version)
+        checkpoint = checkpoints.get(collection)
+        return cls(projection, version, collection, checkpoint.position if checkpoint else 0)
+
 
 async def resolve_active(store: DocumentStore, projection: str) -> ActiveReadModel:
     """The active version of ``projection`` (version 1 before the projector first ran)."""
@@ -266,11 +276,7 @@ async def read_active(store: DocumentStore, names: Iterable[str]) -> dict[str, A
     entries = await read_registry(store, names)
     collections = sorted({entry.active_collection for entry in entries.values()})
     checkpoints = await read_checkpoints(store, collections)
-    models = {}
-    for name, entry in entries.items():
-        checkpoint = checkpoints.get(entry.active_collection)
-        position = checkpoint.position if checkpoint else 0
-        models[name] = ActiveReadModel(
-            name, entry.active_version, entry.active_collection, position
-        )
-    return models
+    return {
+        name: ActiveReadModel.of(name, entry.active_version, checkpoints)
+        for name, entry in entries.items()
+    }
