@@ -91,6 +91,14 @@ def invalid_subscription_position() -> RpcFailure:
     return RpcFailure(grpc.StatusCode.INVALID_ARGUMENT, "Trying to read from an invalid position.")
 
 
+def _server_stopping(error: Exception) -> bool:
+    """grpc.aio raises its private ``_ServerStoppedError`` into a call still reading requests
+    when the server stops (a client's BatchAppend kept open between appends): the call ends with
+    the server, and grpc reports that in one line of its own. Not a fault to log with a
+    traceback, nor a status to send: nobody is left to receive it."""
+    return type(error).__name__ == "_ServerStoppedError"
+
+
 async def _answer(context: grpc.aio.ServicerContext, rpc: str, error: BaseException) -> None:
     """Abort the call with a deliberate status for `error` (raises grpc.aio.AbortError)."""
     if isinstance(error, RpcFailure):
@@ -113,6 +121,8 @@ def guard_unary[Request, Response](
         except (grpc.aio.AbortError, asyncio.CancelledError):
             raise
         except Exception as error:
+            if _server_stopping(error):
+                raise
             await _answer(context, method.__name__, error)
             raise  # unreachable: abort raises
 
@@ -134,6 +144,8 @@ def guard_stream[Request, Response](
         except (grpc.aio.AbortError, asyncio.CancelledError):
             raise
         except Exception as error:
+            if _server_stopping(error):
+                raise
             await _answer(context, method.__name__, error)
 
     return guarded
