@@ -3,8 +3,9 @@
 mongoeco does the work (wire protocol, query engine, SQLite storage). This module only parses
 arguments, starts the server, prints one ready line with the URI and stops on SIGTERM/SIGINT.
 Its engines (memory or SQLite) are mongoeco's with lookups by ``_id`` that do not scan the
-collection (``embedded.mongo_engines``). For local development and tests; not a production
-database.
+collection (``embedded.mongo_engines``); the SQLite engine records change-stream gaps without
+encoding the written document (``embedded.mongo_change_gaps``). For local development and
+tests; not a production database.
 """
 
 from __future__ import annotations
@@ -40,9 +41,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def build_engine(args: argparse.Namespace) -> Any:
     """The storage engine ``args`` ask for (imported here: ``--help`` stays fast)."""
+    from embedded.mongo_change_gaps import record_gaps_without_documents
     from embedded.mongo_engines import IdLookupMemoryEngine, IdLookupSQLiteEngine
 
-    return IdLookupMemoryEngine() if args.memory else IdLookupSQLiteEngine(str(args.db))
+    if args.memory:
+        return IdLookupMemoryEngine()
+    record_gaps_without_documents()
+    return IdLookupSQLiteEngine(str(args.db))
 
 
 async def serve(args: argparse.Namespace) -> None:
