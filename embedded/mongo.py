@@ -3,8 +3,8 @@
 mongoeco does the work (wire protocol, query engine, SQLite storage). This module only parses
 arguments, starts the server, prints one ready line with the URI and stops on SIGTERM/SIGINT.
 Its engines (memory or SQLite) are mongoeco's with lookups by ``_id`` that do not scan the
-collection (``embedded.mongo_engines``); the SQLite engine records change-stream gaps without
-encoding the written document (``embedded.mongo_change_gaps``). For local development and
+collection (``embedded.mongo_engines``); the SQLite engine delivers change streams from the
+client's hub and keeps no outbox (``embedded.mongo_change_streams``). For local development and
 tests; not a production database.
 """
 
@@ -41,13 +41,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def build_engine(args: argparse.Namespace) -> Any:
     """The storage engine ``args`` ask for (imported here: ``--help`` stays fast)."""
-    from embedded.mongo_change_gaps import record_gaps_without_documents
-    from embedded.mongo_engines import IdLookupMemoryEngine, IdLookupSQLiteEngine
+    from embedded.mongo_change_streams import HubDeliverySQLiteEngine
+    from embedded.mongo_engines import IdLookupMemoryEngine
 
-    if args.memory:
-        return IdLookupMemoryEngine()
-    record_gaps_without_documents()
-    return IdLookupSQLiteEngine(str(args.db))
+    return IdLookupMemoryEngine() if args.memory else HubDeliverySQLiteEngine(str(args.db))
 
 
 async def serve(args: argparse.Namespace) -> None:

@@ -14,6 +14,7 @@ from mongoeco.engines import MemoryEngine, SQLiteEngine
 from pymongo.errors import DuplicateKeyError
 
 from embedded import mongo
+from embedded.mongo_change_streams import HubDeliverySQLiteEngine
 from embedded.mongo_engines import IdLookupMemoryEngine, IdLookupSQLiteEngine
 from tests.embedded.compiles import CompileCount
 
@@ -153,4 +154,5 @@ def test_the_engine_hooks_are_still_mongoecos() -> None:
 def test_embedded_mongo_runs_the_engines_with_id_lookups(tmp_path: Path) -> None:
     assert type(mongo.build_engine(mongo.parse_args(["--memory"]))) is IdLookupMemoryEngine
     on_disk = mongo.build_engine(mongo.parse_args(["--db", str(tmp_path / "mongo.sqlite")]))
-    assert type(on_disk) is IdLookupSQLiteEngine
+    assert type(on_disk) is HubDeliverySQLiteEngine
+    assert isinstance(on_disk, IdLookupSQLiteEngine)
