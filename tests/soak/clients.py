@@ -25,9 +25,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import httpx
-
 from tests.e2e.traffic import new_order_body
+from tests.soak.http import ApiClient, Response
 from tests.soak.record import Ack, Record
 
 TOKEN_WAIT_MS = 250  # reads with a token wait this long for the projector (it may be down)
@@ -87,7 +86,7 @@ class Order:
 
 @dataclass
 class Client:
-    api: httpx.AsyncClient
+    api: ApiClient
     record: Record
     customers: list[str]
     number: int
@@ -100,7 +99,7 @@ class Client:
 
     async def send(
         self, label: str, method: str, path: str, *, key: str, **kwargs: Any
-    ) -> httpx.Response | None:
+    ) -> Response | None:
         """A new command (paced), under the record's retry policy."""
         if self.pacer is not None:
             await self.pacer.acquire()
@@ -108,13 +107,13 @@ class Client:
 
     async def command(
         self, order: Order, label: str, method: str, path: str, **kwargs: Any
-    ) -> httpx.Response | None:
+    ) -> Response | None:
         response = await self.send(label, method, path, key=key(), **kwargs)
         if response is not None and response.is_success:
             order.last = self.record.acks[-1]
         return response
 
-    def expected(self, response: httpx.Response | None, label: str, allowed: set[int]) -> bool:
+    def expected(self, response: Response | None, label: str, allowed: set[int]) -> bool:
         """Whether to carry on with this order; an answer outside ``allowed`` is a finding."""
         if response is None:
             return False

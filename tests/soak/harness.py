@@ -31,8 +31,6 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import httpx
-
 from shared.adapters.esdb_event_store import EsdbEventStore
 from shared.adapters.motor_document_store import MotorDocumentStore
 from tests.e2e.traffic import projector_caught_up
@@ -46,6 +44,7 @@ from tests.soak.faults import (
     left_behind,
     schedule,
 )
+from tests.soak.http import ApiClient
 from tests.soak.proofs import (
     Comparison,
     acknowledged_writes_lost,
@@ -288,9 +287,9 @@ async def run_soak(plan: SoakPlan, workdir: Path) -> Figures:
     events = EsdbEventStore(stack.eventstore_uri)
     try:
         await stack.start()
-        limits = httpx.Limits(max_connections=plan.clients + plan.hot_clients + FINAL_LIVES + 2)
-        async with httpx.AsyncClient(
-            base_url=stack.api_url, timeout=HTTP_TIMEOUT_S, limits=limits
+        connections = plan.clients + plan.hot_clients + FINAL_LIVES + 2
+        async with ApiClient(
+            stack.api_url, timeout=HTTP_TIMEOUT_S, max_connections=connections
         ) as api:
             await projector_caught_up(api)
             stack.record_rss_start()  # every process has served by now
@@ -335,7 +334,7 @@ async def run_soak(plan: SoakPlan, workdir: Path) -> Figures:
 
 
 async def _traffic_under_faults(
-    api: httpx.AsyncClient,
+    api: ApiClient,
     plan: SoakPlan,
     faults: Faults,
     events: EsdbEventStore,

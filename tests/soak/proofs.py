@@ -20,8 +20,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
 from projector.catalog import subscription_event_types
 from projector.projections import all_projections
 from shared.adapters.esdb_event_store import EsdbEventStore
@@ -35,6 +33,7 @@ from tests.e2e.traffic import WAIT_MS
 from tests.projector.support import wait_for_position
 from tests.samples import ADDRESS
 from tests.soak.clients import SHIPMENT, key
+from tests.soak.http import ApiClient
 from tests.soak.record import Ack, Record
 from tests.soak.stack import Managed, SoakStack
 
@@ -133,7 +132,7 @@ async def compare_with_clean_rebuild(
         await clean.close()
 
 
-async def final_round(api: httpx.AsyncClient, lives: int) -> tuple[Record, list[str]]:
+async def final_round(api: ApiClient, lives: int) -> tuple[Record, list[str]]:
     """``lives`` orders created, placed, paid and shipped, every command 2xx at the first try,
     then each read with the newest token: fresh and at its last version."""
     record, problems = Record(), []

@@ -25,6 +25,8 @@ from typing import Any
 
 import httpx
 
+from tests.soak.http import ApiClient, Response
+
 RETRY_BUDGET_S = 120.0  # one command may be retried this long (store outages last seconds)
 RETRY_AFTER_CAP_S = 5.0  # never sleep longer than this on one Retry-After
 CONNECTION_RETRY_S = 0.2
@@ -55,7 +57,7 @@ class Window:
         self.seconds.setdefault(kind, []).append(seconds)
 
 
-def server_error_kind(response: httpx.Response) -> str:
+def server_error_kind(response: Response) -> str:
     if response.status_code == 503 and response.headers.get("Retry-After"):
         return "503 with Retry-After"
     return (
@@ -97,15 +99,14 @@ class Record:
     def last_position(self) -> int:
         return max((ack.position for ack in self.acks), default=0)
 
-    def note(self, label: str, response: httpx.Response) -> None:
+    def note(self, label: str, response: Response, request: str) -> None:
         self.statuses[f"{label} {response.status_code}"] += 1
         if response.status_code >= 500:
             kind = server_error_kind(response)
             self.server_errors[kind] += 1
             if kind != "503 with Retry-After" and len(self.server_error_samples) < 20:
                 self.server_error_samples.append(
-                    f"{response.request.method} {response.request.url.path} -> "
-                    f"{response.status_code} {response.text[:300]}"
+                    f"{request} -> {response.status_code} {response.text[:300]}"
                 )
 
     def enter(self, phase: str | None) -> None:
@@ -127,9 +128,7 @@ class Record:
         if len(self.violations) < 200:
             self.violations.append(message)
 
-    async def get(
-        self, api: httpx.AsyncClient, label: str, path: str, **kwargs: Any
-    ) -> httpx.Response | None:
+    async def get(self, api: ApiClient, label: str, path: str, **kwargs: Any) -> Response | None:
         """A query, not retried (a client would just ask again later)."""
         kind = TOKEN_GET if "X-Consistency-Token" in kwargs.get("headers", {}) else PLAIN_GET
         sent = time.monotonic()
@@ -139,12 +138,12 @@ class Record:
             self.dropped[f"{label}: {type(error).__name__}"] += 1
             return None
         self.window.timed(kind, time.monotonic() - sent)
-        self.note(label, response)
+        self.note(label, response, f"GET {path}")
         return response
 
     async def send(
         self,
-        api: httpx.AsyncClient,
+        api: ApiClient,
         label: str,
         method: str,
         path: str,
@@ -152,7 +151,7 @@ class Record:
         key: str,
         body: dict[str, Any] | None = None,
         if_match: int | None = None,
-    ) -> httpx.Response | None:
+    ) -> Response | None:
         """One command under the retry policy; a 2xx is recorded as an ``Ack``. None when it
         never got a final answer within the retry budget."""
         headers = {"Idempotency-Key": key}
@@ -171,7 +170,7 @@ class Record:
                 self.retries += 1
                 await asyncio.sleep(CONNECTION_RETRY_S)  # back-off before trying again
                 continue
-            self.note(label, response)
+            self.note(label, response, f"{method} {path}")
             retry_after = response.headers.get("Retry-After")
             if response.status_code == 503 and retry_after and time.monotonic() < deadline:
                 self.retries += 1
@@ -182,7 +181,7 @@ class Record:
                 self._acknowledged(label, response)
             return response
 
-    def _acknowledged(self, label: str, response: httpx.Response) -> None:
+    def _acknowledged(self, label: str, response: Response) -> None:
         body = response.json()
         ack = Ack(label, str(body["order_id"]), int(body["version"]), int(body["position"]))
         etag, token = response.headers.get("ETag"), response.headers.get("X-Consistency-Token")
@@ -192,7 +191,7 @@ class Record:
         self.window.acks += 1
         self.versions[ack.order_id] = max(self.versions.get(ack.order_id, -1), ack.version)
 
-    def token_read(self, label: str, response: httpx.Response, order: Ack | None) -> bool:
+    def token_read(self, label: str, response: Response, order: Ack | None) -> bool:
         """Check a read made with ``order.position`` as its token; True when it was fresh and
         found.
 
