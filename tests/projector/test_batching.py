@@ -363,3 +363,48 @@ async def test_an_error_other_than_a_refused_document_is_not_blamed_on_an_event(
     with pytest.raises(RuntimeError, match="a bug in the adapter"):
         await write_or_find_culprit(store, "c", [op("a")], lambda: [[op("a")]])  # type: ignore[arg-type]
     assert store.writes == 1  # neither retried nor written again event by event
+
+
+async def test_the_reader_hands_each_item_over_before_queueing_it() -> None:
+    feed, seen = Feed(), []
+    items = [recorded(1), Checkpoint(5), recorded(7)]
+    for item in items:
+        feed.queue.put_nowait(item)
+    async with SubscriptionPump(feed.items(), 10, seen.append) as pump:
+
+        async def queued() -> bool:
+            return pump.ready == 3
+
+        await wait_until(queued, "the reader to queue three items")
+        assert seen == items
+
+
+def counting_registry() -> tuple[EventRegistry, list[str]]:
+    """The order events' registry, and the types of the events it has read, in order."""
+    registry, reads = build_order_event_registry(), []
+    deserialize = registry.deserialize
+
+    def counted(event_type: str, data: bytes, metadata: EventMetadata) -> Any:
+        reads.append(event_type)
+        return deserialize(event_type, data, metadata)
+
+    registry.deserialize = counted  # type: ignore[method-assign]
+    return registry, reads
+
+
+async def test_events_read_ahead_are_not_read_again_and_are_forgotten_with_their_batch() -> None:
+    registry, reads = counting_registry()
+    writer = Dispatcher(NoStore(), registry, lambda: NOW)  # type: ignore[arg-type]
+    targets = [Target(Flaky("never"), 1, position=0), Target(Flaky("never"), 2, position=0)]
+    events = [recorded(10, sku="A"), recorded(20, sku="B"), recorded(30, sku="A")]
+    for event in events[:2]:
+        writer.read_ahead(event)
+    writer.read_ahead(Checkpoint(25))  # not an event: nothing to read
+    assert len(reads) == 2
+    plans = await writer.apply(Batch(events), targets, {})
+    assert [len(plan.applied) for plan in plans] == [3, 3]
+    assert len(reads) == 3  # each event once, for both versions, ahead or not
+    assert len(writer._decoder) == 0  # nothing kept once the batch is done
+    writer.read_ahead(recorded(40))
+    writer.forget_documents()  # a new session starts from nothing read
+    assert len(writer._decoder) == 0
