@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
@@ -67,17 +67,10 @@ _ENDED = object()
 
 
 class SubscriptionPump:
-    """Reads ``items`` into a bounded queue from a background task, handing each to
-    ``on_item`` first (the runner decodes events there, while it writes the previous batch)."""
+    """Reads ``items`` into a bounded queue from a background task."""
 
-    def __init__(
-        self,
-        items: AsyncIterator[SubscriptionItem],
-        capacity: int,
-        on_item: Callable[[SubscriptionItem], None] | None = None,
-    ) -> None:
+    def __init__(self, items: AsyncIterator[SubscriptionItem], capacity: int) -> None:
         self._items = items
-        self._on_item = on_item
         self._queue: asyncio.Queue[object] = asyncio.Queue(maxsize=max(capacity, 1))
         self._task: asyncio.Task[None] | None = None
 
@@ -109,8 +102,6 @@ class SubscriptionPump:
     async def _run(self) -> None:
         try:
             async for item in self._items:
-                if self._on_item is not None:
-                    self._on_item(item)
                 await self._queue.put(item)
         except asyncio.CancelledError:
             raise

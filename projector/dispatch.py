@@ -136,20 +136,11 @@ class Dispatcher:
         self._registry = registry
         self._clock = clock
         self._kept = DocumentCache()
-        self._decoder = Decoder(registry)
 
     def forget_documents(self) -> None:
         """Read every document from MongoDB next time (a new session: whatever happened to
-        the read models meanwhile, e.g. an operator's or another process's writes), and drop
-        the events read ahead for the last session."""
+        the read models meanwhile, e.g. an operator's or another process's writes)."""
         self._kept.clear()
-        self._decoder = Decoder(self._registry)
-
-    def read_ahead(self, item: object) -> None:
-        """Decode an event as the subscription delivers it, before its batch is taken: the
-        runner's reader calls this while the previous batch is being written, so the batch
-        finds its events read already."""
-        self._decoder.ahead(item)
 
     async def apply(
         self,
@@ -160,18 +151,15 @@ class Dispatcher:
         """Read, fold and write the batch for every accepting target, the targets in parallel.
         StoreUnavailable propagates once every target's work has finished (the batch is
         retried); any other error becomes that target's ``trouble``."""
-        decoder = self._decoder
+        decoder = Decoder(self._registry)
         accepting = [target for target in targets if target.accepting]
-        try:
-            outcomes = await asyncio.gather(
-                *(
-                    self._apply_one(batch, target, decoder, parked.get(target.name, frozenset()))
-                    for target in accepting
-                ),
-                return_exceptions=True,
-            )
-        finally:
-            decoder.forget(batch.events)
+        outcomes = await asyncio.gather(
+            *(
+                self._apply_one(batch, target, decoder, parked.get(target.name, frozenset()))
+                for target in accepting
+            ),
+            return_exceptions=True,
+        )
         plans: list[Plan] = []
         for outcome in outcomes:
             if isinstance(outcome, BaseException):

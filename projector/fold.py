@@ -98,9 +98,7 @@ class Fold:
 
 
 class Decoder:
-    """Reads each event at most once, whatever number of versions need it: as the subscription
-    delivers it (``ahead``: the runner's reader does this while a batch is being written) or
-    else when a batch first needs it. An event is kept until its batch is done (``forget``)."""
+    """Reads each event of a batch at most once, whatever number of versions need it."""
 
     def __init__(self, registry: EventRegistry) -> None:
         self._registry = registry
@@ -113,18 +111,6 @@ class Decoder:
             cached = self._decode(event)
             self._cache[event.event_id] = cached
         return cached
-
-    def ahead(self, item: object) -> None:
-        """Read ``item`` now if it is an event (anything else is ignored)."""
-        if isinstance(item, RecordedEvent):
-            self.envelope(item)
-
-    def forget(self, events: Iterable[RecordedEvent]) -> None:
-        for event in events:
-            self._cache.pop(event.event_id, None)
-
-    def __len__(self) -> int:
-        return len(self._cache)
 
     def _decode(self, event: RecordedEvent) -> EventEnvelope | str:
         try:

@@ -236,7 +236,7 @@ class Runner:
             )
             items = self._events.subscribe_all(start or None, controller.event_types)
             capacity = 2 * self._settings.batch_size
-            async with SubscriptionPump(items, capacity, self._dispatcher.read_ahead) as pump:
+            async with SubscriptionPump(items, capacity) as pump:
                 async for batch in batches(
                     pump,
                     size=self._settings.batch_size,
