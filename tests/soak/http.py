@@ -2,11 +2,11 @@
 
 The soak's clients used httpx. Profiled with py-spy during a soak at 100 commands/s, httpx was
 about half of the load generator's samples (its connection pool, anyio's stream layer and
-sniffio's look-up of the running async library on every call), and the generator took 30 to 50 %
-of a core on a machine of two, shared with the stack it measures. This client does what the
-soak needs and no more, on asyncio streams: one request at a time per connection, the
-connections kept open in a pool of at most ``max_connections``, responses read by their
-``Content-Length`` (or chunked, or up to the end of the connection).
+sniffio's look-up of the running async library on every call), and the generator took 24 to
+52 % of a core on a machine of two, shared with the stack it measures (6 to 10 % with this
+client). This client does what the soak needs and no more, on asyncio streams: one request at
+a time per connection, the connections kept open in a pool of at most ``max_connections``,
+responses read by their ``Content-Length`` (or chunked, or up to the end of the connection).
 
 It answers with what the soak reads of an answer, under httpx's names (``status_code``,
 ``headers``, ``text``, ``json()``, ``is_success``), and fails with httpx's transport errors
