@@ -290,8 +290,9 @@ class LeaseKeeper:
         now = self._clock()
         await self._announce(now)
         await self._renew(now, sent)
+        before = dict(self._held)
         leases = await read_leases(self._store)
-        self._forget_lost(leases, lapsed=True)
+        self._forget_lost(leases, before, lapsed=True)
         instances = await live_instances(self._store, now)
         ids = {instance.instance_id for instance in instances} | {self.instance_id}
         share = fair_share(len(self._projections), len(ids))
@@ -323,7 +324,8 @@ class LeaseKeeper:
     async def verify(self) -> None:
         """Drop the leases that the stored documents no longer give this instance (one whose
         validity merely ran out here waits for the next heartbeat: it may still be renewed)."""
-        self._forget_lost(await read_leases(self._store), lapsed=False)
+        before = dict(self._held)
+        self._forget_lost(await read_leases(self._store), before, lapsed=False)
 
     async def _announce(self, now: datetime) -> None:
         fields = {"heartbeat_at": now, "expires_at": now + timedelta(seconds=self.lease_s)}
@@ -363,15 +365,28 @@ class LeaseKeeper:
                     self.changed.set()  # it may be written under again
                 lease.extend(self._valid_from(sent))
 
-    def _forget_lost(self, leases: Mapping[str, LeaseDocument], *, lapsed: bool) -> None:
+    def _forget_lost(
+        self,
+        leases: Mapping[str, LeaseDocument],
+        before: Mapping[str, Lease],
+        *,
+        lapsed: bool,
+    ) -> None:
         """Drop the leases the store no longer gives this instance, and with ``lapsed`` those
-        whose validity ran out here (after a renewal that failed: expired there too)."""
+        whose validity ran out here (after a renewal that failed: expired there too).
+
+        Only the leases held ``before`` ``leases`` was read, and still held as they were, are
+        judged by it: a lease this instance took while the read was on its way (the heartbeat
+        taking one while the feeder verifies) is not in that read, and is not lost."""
         lost = [
             name
-            for name, lease in self._held.items()
-            if (lapsed and not lease.held())
-            or (stored := leases.get(name)) is None
-            or (stored.owner, stored.token) != (self.instance_id, lease.token)
+            for name, lease in before.items()
+            if self._held.get(name) is lease
+            and (
+                (lapsed and not lease.held())
+                or (stored := leases.get(name)) is None
+                or (stored.owner, stored.token) != (self.instance_id, lease.token)
+            )
         ]
         for name in lost:
             self._held.pop(name).revoke()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 
@@ -520,3 +521,39 @@ async def test_a_standby_takes_every_lease_of_a_stopping_instance_however_slowly
     finally:
         stop.set()
         await heartbeat
+
+
+class HeldLeaseReads(DelegatingDocumentStore):
+    """Once ``armed``, the next read of the leases is answered at once but delivered only when
+    ``deliver`` is set: a read on its way while other work goes on."""
+
+    def __init__(self, inner: DocumentStore) -> None:
+        super().__init__(inner)
+        self.armed = False
+        self.answered, self.deliver = asyncio.Event(), asyncio.Event()
+
+    async def find(self, collection: str, filter: Any, **options: Any) -> list[Any]:
+        found = await super().find(collection, filter, **options)
+        if self.armed and collection == LEASES:
+            self.armed = False
+            self.answered.set()
+            await self.deliver.wait()
+        return found
+
+
+async def test_a_lease_taken_while_a_verify_read_is_on_its_way_is_not_lost(
+    document_store: DocumentStore,
+) -> None:
+    clocks = Clocks()
+    store = HeldLeaseReads(document_store)
+    a = keeper(store, clocks, "a")  # type: ignore[arg-type]
+    store.armed = True
+    verifying = asyncio.create_task(a.verify())  # the feeder, between two batches
+    await asyncio.wait_for(store.answered.wait(), 5)  # it read: no lease is a's yet
+    await a.tick()  # meanwhile the heartbeat takes every lease
+    assert set(a.held()) == set(NAMES)
+    store.deliver.set()
+    await asyncio.wait_for(verifying, 5)
+    assert set(a.held()) == set(NAMES)
+    await a.tick()  # renewed as its own, not left to expire
+    assert await owners(document_store, clocks) == dict.fromkeys(NAMES, "a")
