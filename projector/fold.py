@@ -41,11 +41,6 @@ class Change:
     document: Document
     base: Document | None
 
-    @property
-    def previous(self) -> int | None:
-        """The ``_position`` of the document before (None: no document, or one without)."""
-        return None if self.base is None else self.base.get(POSITION_FIELD)
-
 
 @dataclass(frozen=True, slots=True)
 class Applied:

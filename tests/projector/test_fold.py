@@ -76,9 +76,9 @@ def test_events_fold_in_log_order_into_one_change_per_document() -> None:
     # When it is folded
     result = folded(batch, documents)
     # Then each document changes once, from the position it was read with, to its last state
-    final = {c.document_id: (c.previous, c.document) for c in result.final_changes()}
+    final = {c.document_id: (c.base, c.document) for c in result.final_changes()}
     assert final == {
-        "A": (5, {"_id": "A", "units": 6, "_position": 30}),
+        "A": (as_read["A"], {"_id": "A", "units": 6, "_position": 30}),
         "B": (None, {"_id": "B", "units": 1, "_position": 20}),
     }
     assert [c.document["units"] for c in result.event_changes() if c is not None] == [3, 1, 6]
