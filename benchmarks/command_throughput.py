@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import logging
 import os
 import socket
@@ -55,9 +54,11 @@ from esdbclient import AsyncEventStoreDBClient, NewEvent, StreamState
 
 from shared.ports.errors import StoreUnavailable
 from tests.servers import eventstore_server
+from tests.soak.http import ApiClient
 
 ORDERS_EVERY = 10  # commands per order before a worker starts a new one
 START_TIMEOUT_S = 60.0
+HTTP_TIMEOUT_S = 30.0  # one command's answer; far beyond any the API gives
 ADDRESS = {
     "line1": "1 Main Street",
     "line2": "",
@@ -166,44 +167,9 @@ async def run_for(
     return elapsed
 
 
-class HttpConnection:
-    """One keep-alive HTTP/1.1 connection: a request, then its response, then the next one.
-    Enough HTTP for this API's answers (a ``Content-Length`` on every response)."""
-
-    def __init__(self, host: str, port: int) -> None:
-        self.host, self.port = host, port
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def request(self, method: str, path: str, body: bytes) -> tuple[int, bytes]:
-        if self.writer is None:
-            self.reader, self.writer = await asyncio.open_connection(self.host, self.port)
-        assert self.reader is not None
-        head = (
-            f"{method} {path} HTTP/1.1\r\nHost: {self.host}\r\n"
-            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
-        )
-        self.writer.write(head.encode("ascii") + body)
-        response_head = await self.reader.readuntil(b"\r\n\r\n")
-        status = int(response_head[9:12])
-        length, close = 0, False
-        for line in response_head.split(b"\r\n")[1:]:
-            name, _, value = line.partition(b":")
-            lowered = name.strip().lower()
-            if lowered == b"content-length":
-                length = int(value)
-            elif lowered == b"connection" and value.strip().lower() == b"close":
-                close = True
-        answer = await self.reader.readexactly(length)
-        if close:
-            await self.close()
-        return status, answer
-
-    async def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            self.writer = None
-            self.reader = None
+def api_client(host: str, port: int) -> ApiClient:
+    """One keep-alive connection to the API (the soak's light HTTP/1.1 client)."""
+    return ApiClient(f"http://{host}:{port}", timeout=HTTP_TIMEOUT_S, max_connections=1)
 
 
 async def api_commands(
@@ -214,29 +180,28 @@ async def api_commands(
 
     async def worker(number: int, more: Callable[[], bool]) -> None:
         nonlocal failures
-        connection = HttpConnection(host, port)
-        create = json.dumps(
-            {"customer_id": f"bench-{number}", "currency": "EUR", "shipping_address": ADDRESS}
-        ).encode()
+        create: dict[str, object] = {
+            "customer_id": f"bench-{number}",
+            "currency": "EUR",
+            "shipping_address": ADDRESS,
+        }
         order_id = ""
         done = 0
-        try:
+        async with api_client(host, port) as api:
             while more():
                 if done % ORDERS_EVERY == 0:
                     path, body = "/orders", create
                 else:
                     item = {"sku": f"SKU-{done:04d}", "quantity": 1 + done % 5, "unit_price": 1250}
-                    path, body = f"/orders/{order_id}/items", json.dumps(item).encode()
+                    path, body = f"/orders/{order_id}/items", item
                 sent = time.perf_counter()
-                status, answer = await connection.request("POST", path, body)
+                answer = await api.request("POST", path, json=body)
                 latencies.append(time.perf_counter() - sent)
-                if not 200 <= status < 300:
+                if not answer.is_success:
                     failures += 1
                 elif done % ORDERS_EVERY == 0:
-                    order_id = json.loads(answer)["order_id"]
+                    order_id = answer.json()["order_id"]
                 done += 1
-        finally:
-            await connection.close()
 
     elapsed = await run_for(seconds, concurrency, worker, meter)
     return Sample(len(latencies), elapsed, latencies, failures, dict(meter.used))
@@ -386,14 +351,12 @@ async def benchmark(
         await raw.connect()
         warm = await api_commands("127.0.0.1", port, 4, 1.0, meter)
         print(f"warm-up: {warm.operations} commands, {warm.failures} failed", flush=True)
-        connection = HttpConnection("127.0.0.1", port)
-        order = {"customer_id": "t", "currency": "EUR", "shipping_address": ADDRESS}
-        _, created = await connection.request("POST", "/orders", json.dumps(order).encode())
-        order_id = json.loads(created)["order_id"]
-        for n in range(ORDERS_EVERY - 1):
-            item = {"sku": f"SKU-{n:04d}", "quantity": 1 + n % 5, "unit_price": 1250}
-            await connection.request("POST", f"/orders/{order_id}/items", json.dumps(item).encode())
-        await connection.close()
+        async with api_client("127.0.0.1", port) as client:
+            order = {"customer_id": "t", "currency": "EUR", "shipping_address": ADDRESS}
+            order_id = (await client.post("/orders", json=order)).json()["order_id"]
+            for n in range(ORDERS_EVERY - 1):
+                item = {"sku": f"SKU-{n:04d}", "quantity": 1 + n % 5, "unit_price": 1250}
+                await client.post(f"/orders/{order_id}/items", json=item)
         template = await stored_events(raw, order_id)
         for concurrency in levels:
             api = await api_commands("127.0.0.1", port, concurrency, seconds, meter)

@@ -1,4 +1,5 @@
-"""A light HTTP/1.1 client for the load generator: keep-alive connections, JSON in, bytes out.
+"""A light HTTP/1.1 client for load generators: keep-alive connections, JSON in, bytes out.
+The soak's clients and ``benchmarks/command_throughput.py`` use it.
 
 The soak's clients used httpx. Profiled with py-spy during a soak at 100 commands/s, httpx was
 about half of the load generator's samples (its connection pool, anyio's stream layer and
@@ -44,9 +45,6 @@ class Headers:
 
     def __getitem__(self, name: str) -> str:
         return self._by_name[name.lower()]
-
-    def __contains__(self, name: object) -> bool:
-        return isinstance(name, str) and name.lower() in self._by_name
 
 
 @dataclass
@@ -120,7 +118,7 @@ class _Connection:
         return Response(status, headers, content, keep_alive)
 
     async def _chunked(self) -> bytes:
-        chunks = []
+        chunks: list[bytes] = []
         while True:
             size = int((await self.reader.readuntil(b"\r\n")).split(b";")[0], 16)
             if size == 0:
